@@ -1,0 +1,96 @@
+"""Storefront authentication: `Authorization: Api-Key <key>`, keys hashed at rest (SHA-512).
+
+A verified key is remembered in-process for a few seconds so the hot path does not hit the
+database on every request; revoking a key takes effect within OFFERLAB_API_KEY_CACHE_SECONDS.
+"""
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework import authentication, exceptions, permissions
+from rest_framework_api_key.models import APIKey
+
+_KEYWORD = "Api-Key"
+_cache: dict[str, tuple[float, "StorefrontClient"]] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StorefrontClient:
+    """The `request.user` of a storefront call: a named API key, never staff."""
+
+    api_key_id: str
+    name: str
+    is_authenticated: bool = True
+    is_staff: bool = False
+    is_active: bool = True
+
+    @property
+    def pk(self) -> str:
+        return self.api_key_id
+
+
+def _ttl() -> float:
+    return float(getattr(settings, "OFFERLAB_API_KEY_CACHE_SECONDS", 5))
+
+
+def forget_cached_keys() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def client_for_key(raw_key: str) -> StorefrontClient | None:
+    digest = hashlib.sha256(raw_key.encode()).hexdigest()
+    now = time.monotonic()
+    hit = _cache.get(digest)
+    if hit and now - hit[0] < _ttl():
+        return hit[1]
+    try:
+        api_key = APIKey.objects.get_from_key(raw_key)
+    except APIKey.DoesNotExist:
+        return None
+    if not api_key.is_valid(raw_key):
+        return None
+    client = StorefrontClient(api_key_id=api_key.id, name=api_key.name)
+    with _lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[digest] = (now, client)
+    return client
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates storefronts; `request.user` is a StorefrontClient, `request.auth` its id."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        keyword, _, raw_key = header.partition(" ")
+        if keyword != _KEYWORD:
+            return None
+        raw_key = raw_key.strip()
+        if not raw_key:
+            raise exceptions.AuthenticationFailed("Empty API key.")
+        client = client_for_key(raw_key)
+        if client is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return client, client.api_key_id
+
+    def authenticate_header(self, request) -> str:
+        return _KEYWORD
+
+
+class IsStorefront(permissions.BasePermission):
+    message = "A storefront API key is required: `Authorization: Api-Key <key>`."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, StorefrontClient)
+
+
+class StorefrontApiMixin:
+    """Put on storefront APIViews: API-key auth only (no session, so no CSRF)."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsStorefront]

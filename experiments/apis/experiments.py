@@ -1,0 +1,205 @@
+"""Staff API: experiments (create, list, detail, update, start/pause/stop)."""
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.exceptions import NotFound
+from experiments import services
+from experiments.models import Channel, Experiment, Factor, Metric, Strategy
+from experiments.moments import Trigger
+from experiments.selectors import assignment_counts, experiment_get, experiment_list
+from experiments.stats import required_sample_size
+
+
+class TimingSerializer(serializers.Serializer):
+    delay_hours = serializers.FloatField(min_value=0, max_value=8760, default=0)
+    window_hours = serializers.FloatField(
+        min_value=0.01, max_value=8760, required=False, allow_null=True
+    )
+
+
+class MessageSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    body = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    cta = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class VariantSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=100)
+    name = serializers.CharField(max_length=200, required=False)
+    is_control = serializers.BooleanField(default=False)
+    weight = serializers.FloatField(min_value=0.000001, default=1.0)
+    timing = TimingSerializer(required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.WEB)
+    message = MessageSerializer(required=False)
+
+
+class TargetingRuleSerializer(serializers.Serializer):
+    attribute = serializers.CharField(max_length=100)
+    op = serializers.ChoiceField(choices=["eq", "ne", "in", "not_in", "gte", "lte"])
+    value = serializers.JSONField()
+
+
+class ExperimentInputSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=100)
+    name = serializers.CharField(max_length=200)
+    hypothesis = serializers.CharField(required=False, allow_blank=True, default="")
+    factor = serializers.ChoiceField(choices=Factor.choices)
+    trigger = serializers.ChoiceField(choices=Trigger.choices)
+    strategy = serializers.ChoiceField(choices=Strategy.choices, default=Strategy.COMPLETION)
+    traffic_percent = serializers.FloatField(min_value=0, max_value=100, default=100)
+    layer = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="")
+    layer_slice = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        min_length=2,
+        max_length=2,
+        required=False,
+        help_text="[start, end) of the layer this experiment takes (default [0, 1]).",
+    )
+    targeting = TargetingRuleSerializer(many=True, required=False, default=list)
+    segment_attribute = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default=""
+    )
+    primary_metric = serializers.ChoiceField(choices=Metric.choices, default="acceptance_rate")
+    guardrail_metrics = serializers.ListField(
+        child=serializers.ChoiceField(choices=Metric.choices), required=False, default=list
+    )
+    baseline_rate = serializers.FloatField(min_value=0, max_value=1, default=0.10)
+    mde = serializers.FloatField(min_value=0.000001, default=0.02)
+    alpha = serializers.FloatField(min_value=0.0001, max_value=0.5, default=0.05)
+    power = serializers.FloatField(min_value=0.5, max_value=0.9999, default=0.8)
+    min_days = serializers.IntegerField(min_value=0, max_value=365, default=14)
+    safe_peeking = serializers.BooleanField(default=False)
+    hash_seed = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    variants = VariantSerializer(many=True, min_length=2, max_length=20)
+
+
+class ExperimentOutputSerializer(serializers.ModelSerializer):
+    variants = serializers.SerializerMethodField()
+    layer_slice = serializers.SerializerMethodField()
+    assignment_counts = serializers.SerializerMethodField()
+    planned_sample_size_per_variant = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "key",
+            "name",
+            "hypothesis",
+            "factor",
+            "trigger",
+            "strategy",
+            "status",
+            "traffic_percent",
+            "layer",
+            "layer_slice",
+            "targeting",
+            "segment_attribute",
+            "primary_metric",
+            "guardrail_metrics",
+            "baseline_rate",
+            "mde",
+            "alpha",
+            "power",
+            "min_days",
+            "safe_peeking",
+            "hash_seed",
+            "started_at",
+            "ended_at",
+            "created_at",
+            "variants",
+            "assignment_counts",
+            "planned_sample_size_per_variant",
+        ]
+
+    def get_variants(self, obj) -> list[dict]:
+        return [
+            {
+                "key": v.key,
+                "name": v.name,
+                "is_control": v.is_control,
+                "weight": v.weight,
+                "timing": v.timing,
+                "channel": v.channel,
+                "message": v.message,
+            }
+            for v in obj.variants.all()
+        ]
+
+    def get_layer_slice(self, obj) -> list[float]:
+        return [obj.layer_start, obj.layer_end]
+
+    def get_assignment_counts(self, obj) -> dict[str, int]:
+        return assignment_counts(obj)
+
+    def get_planned_sample_size_per_variant(self, obj) -> int | None:
+        try:
+            return required_sample_size(obj.baseline_rate, obj.mde, obj.alpha, obj.power)
+        except ValueError:
+            return None
+
+
+def _fields_from(validated: dict) -> dict:
+    fields = dict(validated)
+    layer_slice = fields.pop("layer_slice", None)
+    if layer_slice is not None:
+        fields["layer_start"], fields["layer_end"] = layer_slice
+    return fields
+
+
+def _get_or_404(key: str) -> Experiment:
+    experiment = experiment_get(key)
+    if experiment is None:
+        raise NotFound(f"No experiment with key '{key}'.", field="experiment")
+    return experiment
+
+
+class ExperimentListCreateApi(APIView):
+    @extend_schema(responses=ExperimentOutputSerializer(many=True))
+    def get(self, request):
+        return Response(ExperimentOutputSerializer(experiment_list(), many=True).data)
+
+    @extend_schema(request=ExperimentInputSerializer, responses={201: ExperimentOutputSerializer})
+    def post(self, request):
+        serializer = ExperimentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = _fields_from(serializer.validated_data)
+        if Experiment.objects.filter(key=fields["key"]).exists():
+            raise services.ValidationError({"key": ["An experiment with this key exists."]})
+        experiment = services.experiment_create(actor=request.user, **fields)
+        return Response(
+            ExperimentOutputSerializer(experiment_get(experiment.key)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ExperimentDetailApi(APIView):
+    @extend_schema(responses=ExperimentOutputSerializer)
+    def get(self, request, key: str):
+        return Response(ExperimentOutputSerializer(_get_or_404(key)).data)
+
+    @extend_schema(request=ExperimentInputSerializer, responses=ExperimentOutputSerializer)
+    def patch(self, request, key: str):
+        experiment = _get_or_404(key)
+        serializer = ExperimentInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = _fields_from(serializer.validated_data)
+        if "key" in fields and fields.pop("key") != experiment.key:
+            raise services.ValidationError({"key": ["The key of an experiment cannot change."]})
+        services.experiment_update(experiment=experiment, actor=request.user, **fields)
+        return Response(ExperimentOutputSerializer(experiment_get(key)).data)
+
+
+class ExperimentTransitionApi(APIView):
+    action: str = ""
+
+    @extend_schema(request=None, responses=ExperimentOutputSerializer)
+    def post(self, request, key: str):
+        with transaction.atomic():
+            services.experiment_transition(
+                experiment=_get_or_404(key), action=self.action, actor=request.user
+            )
+        return Response(ExperimentOutputSerializer(experiment_get(key)).data)

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from experiments.apis.assignments import AssignmentCreateApi
+from experiments.apis.experiments import (
+    ExperimentDetailApi,
+    ExperimentListCreateApi,
+    ExperimentTransitionApi,
+)
+
+urlpatterns = [
+    path("assignments", AssignmentCreateApi.as_view(), name="assignment-create"),
+    path("experiments", ExperimentListCreateApi.as_view(), name="experiment-list"),
+    path("experiments/<slug:key>", ExperimentDetailApi.as_view(), name="experiment-detail"),
+    path(
+        "experiments/<slug:key>/start",
+        ExperimentTransitionApi.as_view(action="start"),
+        name="experiment-start",
+    ),
+    path(
+        "experiments/<slug:key>/pause",
+        ExperimentTransitionApi.as_view(action="pause"),
+        name="experiment-pause",
+    ),
+    path(
+        "experiments/<slug:key>/stop",
+        ExperimentTransitionApi.as_view(action="stop"),
+        name="experiment-stop",
+    ),
+]
