@@ -135,4 +135,5 @@ class Answer(models.Model):
         indexes = [models.Index(fields=["question", "numeric_value"])]
 
     def __str__(self) -> str:
-        return f"{self.question.key}: {self.numeric_value if self.numeric_value is not None else self.text_value}"
+        value = self.numeric_value if self.numeric_value is not None else self.text_value
+        return f"{self.question.key}: {value}"
