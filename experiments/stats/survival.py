@@ -11,7 +11,7 @@ from .types import Comparison, TimeToEventStats, empty_comparison
 
 TEST_NAME = "log_rank"
 
-# Survival at or within this distance of 0.5 counts as exactly 0.5 (float products).
+# Survival within this distance of 0.5 counts as exactly 0.5 (float products).
 _HALF_TOLERANCE = 1e-9
 
 
@@ -30,18 +30,20 @@ def _merged(stats_: TimeToEventStats) -> dict[float, list[int]]:
 
 
 def median_time(stats_: TimeToEventStats) -> float | None:
-    """Kaplan–Meier median: the first event time at which survival drops below 0.5.
+    """Kaplan–Meier median: the first event time at which survival is at or below 0.5.
 
-    Same convention as ``statsmodels SurvfuncRight.quantile(0.5)`` (strict inequality,
-    like SAS). Customers censored at a time are still at risk at that time. ``None``
-    when survival never drops below 0.5 (median not reached) or there is no data.
+    The textbook definition (Klein & Moeschberger; lifelines). It equals
+    ``statsmodels SurvfuncRight.quantile(0.5)`` except where survival is exactly 0.5 on a
+    plateau: statsmodels (strict inequality, like SAS) then takes the next event time and
+    R the midpoint. Customers censored at a time are still at risk at that time. ``None``
+    when survival never reaches 0.5 (median not reached) or there is no data.
     """
     at_risk = stats_.n
     survival = 1.0
     for time, (events, censored) in sorted(_merged(stats_).items()):
         if events and at_risk:
             survival *= 1 - events / at_risk
-            if survival < 0.5 - _HALF_TOLERANCE:
+            if survival <= 0.5 + _HALF_TOLERANCE:
                 return time
         at_risk -= events + censored
     return None
