@@ -277,7 +277,8 @@ class OutcomeEvent(models.Model):
     occurred_at = models.DateTimeField()
     offer_id = models.UUIDField(null=True, blank=True, db_index=True)
     order_id = models.CharField(max_length=255, blank=True, default="")
-    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # Four decimals: ISO 4217 minor units go up to 4 (BHD/KWD/OMR 3, CLF/UYW 4).
+    amount = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")
     api_key = models.ForeignKey(
         "rest_framework_api_key.APIKey",
@@ -309,7 +310,7 @@ class EventItem(models.Model):
     sku = models.CharField(max_length=100)
     category = models.CharField(max_length=100, blank=True, default="")
     quantity = models.PositiveIntegerField(default=1)
-    price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
 
     class Meta:
         indexes = [
