@@ -171,16 +171,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "Authorization",
-                "description": "`Api-Key <key>`",
-            }
-        }
-    },
+    "ENUM_NAME_OVERRIDES": {"MetricEnum": "experiments.models.Metric"},
 }
 
 # --- Celery --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ class ExperimentsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from experiments import signals  # noqa: F401  (cache invalidation)
+        from experiments import schema, signals  # noqa: F401  (OpenAPI auth, cache invalidation)
         from experiments.models import Experiment, Variant
 
         auditlog.register(Experiment, exclude_fields=["updated_at"])
