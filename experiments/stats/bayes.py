@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
+from scipy import special
 
 
 def chance_to_beat_control(diff: float, se: float) -> float | None:
@@ -16,4 +16,4 @@ def chance_to_beat_control(diff: float, se: float) -> float | None:
         return None
     if not (math.isfinite(diff) and math.isfinite(se)) or se <= 0:
         return None
-    return float(stats.norm.cdf(diff / se))
+    return float(special.ndtr(diff / se))

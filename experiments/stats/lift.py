@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
+from scipy import special
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,15 @@ class RelativeLift:
 def critical_value(alpha: float, df: float | None) -> float:
     """Two-sided critical value: t quantile with ``df`` degrees of freedom, or normal."""
     if df is None or not math.isfinite(df):
-        return float(stats.norm.ppf(1 - alpha / 2))
-    return float(stats.t.ppf(1 - alpha / 2, df))
+        return float(special.ndtri(1 - alpha / 2))
+    return float(special.stdtrit(df, 1 - alpha / 2))
 
 
 def two_sided_p(statistic: float, df: float | None) -> float:
+    # scipy.special directly: the scipy.stats wrappers cost ~50x more per call
     if df is None or not math.isfinite(df):
-        return float(2 * stats.norm.sf(abs(statistic)))
-    return float(2 * stats.t.sf(abs(statistic), df))
+        return float(2 * special.ndtr(-abs(statistic)))
+    return float(2 * special.stdtr(df, -abs(statistic)))
 
 
 def welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float | None:

@@ -34,6 +34,7 @@ so ``p < α`` exactly when the level-α sequence excludes 0.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -58,6 +59,7 @@ class SequentialInterval:
         return self.ci_low > 0 or self.ci_high < 0
 
 
+@functools.lru_cache(maxsize=256)
 def optimal_rho2(n_star: int, alpha: float = 0.05) -> float:
     """ρ² that makes the normal-mixture sequence tightest at ``n_star`` observations."""
     if n_star < 1:

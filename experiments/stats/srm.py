@@ -54,8 +54,10 @@ def srm_check(
     passed = p_value >= threshold
     note = None
     if not passed:
-        worst = max(keys, key=lambda k: abs(observed[k] - expected[k]) / expected[k])
-        deviation = (observed[worst] - expected[worst]) / expected[worst]
+        deviations = {k: (observed[k] - expected[k]) / expected[k] for k in keys}
+        # the largest relative deviation; on a tie, name the variant that is short
+        worst = max(keys, key=lambda k: (round(abs(deviations[k]), 12), deviations[k] < 0))
+        deviation = deviations[worst]
         direction = "fewer" if deviation < 0 else "more"
         note = (
             f"sample ratio mismatch (p = {p_value:.2g}): {abs(deviation):.0%} {direction} "
