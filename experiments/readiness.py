@@ -334,7 +334,9 @@ def srm_shortfall(srm: dict) -> tuple[str, float, float, float] | None:
         if not exp or obs is None:
             continue
         dev = (obs - exp) / exp
-        if worst is None or abs(dev) > abs(worst[1]):
+        # On a tie (two arms) name the arm that is short: that is where customers went missing.
+        rank = (round(abs(dev), 9), dev < 0)
+        if worst is None or rank > (round(abs(worst[1]), 9), worst[1] < 0):
             worst = (key, dev, obs, exp)
     return worst
 
@@ -355,7 +357,8 @@ def _srm(result: dict, cfg: ReadinessSettings) -> Criterion:
         if worst:
             key, dev, obs, exp = worst
             gap = (
-                f"{key} has {abs(dev):.0%} {'fewer' if dev < 0 else 'more'} customers than expected"
+                f"{key} has {abs(dev) * 100:.0f} % {'fewer' if dev < 0 else 'more'} "
+                "customers than expected"
             )
             detail = (
                 f"Sample ratio mismatch ({format_p(srm.get('p_value'))}): {gap} "
