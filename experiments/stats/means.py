@@ -246,6 +246,9 @@ def compare_means(
             return empty(
                 f"fewer than 2 customers in {name}" if arm.n else f"no customers in {name}"
             )
+    for name, arm in ((baseline, control), (variant, treatment)):
+        if not (math.isfinite(arm.sum) and math.isfinite(arm.sum_sq)):
+            return empty(f"sums of {name} are not finite numbers")
     effect = _effect(control, treatment, alpha=alpha, theta=theta)
     if isinstance(effect, str):
         return empty(effect)

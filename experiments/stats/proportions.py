@@ -20,6 +20,12 @@ def _unpooled_se(control: ProportionStats, treatment: ProportionStats) -> float:
     return math.sqrt(pa * (1 - pa) / control.n + pb * (1 - pb) / treatment.n)
 
 
+def _undefined_lift_note(control_rate: float) -> str:
+    if control_rate == 0:
+        return "relative lift undefined: control rate is 0"
+    return "relative lift undefined: no variance within the arms"
+
+
 def compare_proportions(
     control: ProportionStats,
     treatment: ProportionStats,
@@ -89,7 +95,7 @@ def compare_proportions(
         significant=p_value is not None and p_value < alpha,
         chance_to_beat_control=chance,
         test=TEST_NAME,
-        note=None if lift else "relative lift undefined: control rate is 0",
+        note=None if lift else _undefined_lift_note(pa),
     )
     if sequential_n_star is None:
         return comparison

@@ -82,6 +82,7 @@ def test_cancellation_noise_is_reported_as_zero_variance_not_negative():
         (from_values([1.0]), from_values([1.0, 2.0, 3.0]), "fewer than 2 customers in A"),
         (from_values([4.0, 4.0]), from_values([4.0, 4.0, 4.0]), "no variance"),
         (from_values([0.0] * 10), from_values([3.0] * 10), "no variance"),
+        (MeanStats(5, float("nan"), float("nan")), from_values([1.0, 2.0]), "not finite"),
     ],
 )
 def test_degenerate_inputs_give_empty_comparison_with_reason(control, treatment, why):

@@ -95,3 +95,11 @@ def test_zero_control_rate_leaves_relative_lift_undefined():
 def test_input_validation_rejects_more_successes_than_customers():
     with pytest.raises(ValueError):
         ProportionStats(n=10, successes=11)
+
+
+def test_arms_without_spread_keep_the_test_but_not_the_lift():
+    # 10/10 vs 0/10: the pooled test is defined, a delta-method lift is not
+    result = compare(ProportionStats(10, 10), ProportionStats(10, 0))
+    assert result.p_value == pytest.approx(2 * stats.norm.sf(math.sqrt(20)), rel=1e-9)
+    assert result.relative_lift is None and result.chance_to_beat_control is None
+    assert result.note == "relative lift undefined: no variance within the arms"
