@@ -219,6 +219,16 @@ OFFERLAB_FREQUENCY_CAP_PER_CHANNEL_PER_DAY = env.int(
 OFFERLAB_MINING_WINDOW_DAYS = env.int("OFFERLAB_MINING_WINDOW_DAYS", default=90)
 OFFERLAB_MINING_MAX_BASKET = env.int("OFFERLAB_MINING_MAX_BASKET", default=30)
 OFFERLAB_MINING_MIN_SUPPORT_COUNT = env.int("OFFERLAB_MINING_MIN_SUPPORT_COUNT", default=5)
+# Offers: moment windows (e.g. "post_purchase=48;cart_abandonment=6"), proof of a browse / usage
+# moment, how many products an offer carries, and whether customers outside every experiment
+# still get the default offer (else `not_eligible`).
+OFFERLAB_MOMENT_WINDOW_HOURS = env.dict(
+    "OFFERLAB_MOMENT_WINDOW_HOURS", cast={"value": float}, default={}
+)
+OFFERLAB_BROWSE_MIN_VIEWS = env.int("OFFERLAB_BROWSE_MIN_VIEWS", default=3)
+OFFERLAB_USAGE_MILESTONE_PERCENT = env.float("OFFERLAB_USAGE_MILESTONE_PERCENT", default=75.0)
+OFFERLAB_OFFER_MAX_PRODUCTS = env.int("OFFERLAB_OFFER_MAX_PRODUCTS", default=3)
+OFFERLAB_DEFAULT_OFFERS = env.bool("OFFERLAB_DEFAULT_OFFERS", default=True)
 OFFERLAB_EVENT_MAX_BATCH = env.int("OFFERLAB_EVENT_MAX_BATCH", default=1000)
 OFFERLAB_EVENT_HORIZON_DAYS = env.int("OFFERLAB_EVENT_HORIZON_DAYS", default=400)
 OFFERLAB_EVENT_MAX_FUTURE_SECONDS = env.int("OFFERLAB_EVENT_MAX_FUTURE_SECONDS", default=300)

@@ -79,6 +79,9 @@ class ProductRelation(models.Model):
     confidence = models.FloatField(null=True, blank=True, help_text="P(target | source)")
     confidence_reverse = models.FloatField(null=True, blank=True, help_text="P(source | target)")
     lift = models.FloatField(null=True, blank=True)
+    sample_orders = models.JSONField(
+        default=list, blank=True, help_text="Some order ids that contain both products."
+    )
     mined_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -140,3 +143,19 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return f"offer {self.offer_id} for {self.customer_id}"
+
+
+class CustomerCap(models.Model):
+    """Per-customer frequency-cap ledger: the row is locked while an offer is decided.
+
+    `served` lists recent offers as "<unix seconds>:<channel>;" entries, appended in the same
+    statement that locks the row (INSERT … ON CONFLICT DO UPDATE), so concurrent requests for one
+    customer are serialised and each sees every offer committed before it.
+    """
+
+    customer_id = models.CharField(max_length=255, unique=True)
+    served = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"caps of {self.customer_id}"

@@ -1,0 +1,107 @@
+"""Storefront API: POST /api/v1/offers — one offer at a cross-sell moment."""
+
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from experiments.apikeys import StorefrontApiMixin
+from experiments.apis.assignments import CustomerIdField, FlatAttributesField
+from experiments.moments import Trigger
+from recommendations.apis.products import RecommendedProductSerializer
+from recommendations.offers import offer_create
+
+
+def _sku() -> serializers.CharField:
+    return serializers.CharField(max_length=100)
+
+
+REASONS = ["frequency_capped", "no_recommendations", "outside_window", "not_eligible"]
+
+
+class OfferCreateApi(StorefrontApiMixin, APIView):
+    @extend_schema_serializer(component_name="OfferCreateInput")
+    class InputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="OfferCreateContext")
+        class ContextSerializer(serializers.Serializer):
+            skus = serializers.ListField(child=_sku(), max_length=100, required=False, default=list)
+            order_id = serializers.CharField(max_length=255, required=False)
+            occurred_at = serializers.DateTimeField(
+                required=False, help_text="When the moment happened (default now)."
+            )
+            cart = serializers.ListField(
+                child=_sku(), max_length=200, required=False, help_text="Skus to leave out."
+            )
+            views = serializers.IntegerField(
+                min_value=0, required=False, help_text="browse: views of the product/category."
+            )
+            usage_percent = serializers.FloatField(
+                min_value=0, max_value=100, required=False, help_text="usage_milestone: 0–100."
+            )
+
+        customer_id = CustomerIdField()
+        trigger = serializers.ChoiceField(choices=Trigger.choices)
+        context = ContextSerializer(required=False, default=dict)
+        attributes = FlatAttributesField(required=False, default=dict)
+
+    @extend_schema_serializer(component_name="OfferCreateOutput")
+    class OutputSerializer(serializers.Serializer):
+        offer_id = serializers.UUIDField()
+        experiment = serializers.CharField(allow_null=True)
+        variant = serializers.CharField(allow_null=True)
+        channel = serializers.CharField()
+        send_at = serializers.DateTimeField()
+        message = serializers.DictField(child=serializers.CharField())
+        products = RecommendedProductSerializer(many=True)
+        survey = inline_serializer(
+            "OfferSurvey",
+            fields={"token": serializers.CharField(), "url": serializers.URLField()},
+            allow_null=True,
+        )
+        warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+    @extend_schema_serializer(component_name="OfferCreateNoOffer")
+    class NoOfferSerializer(serializers.Serializer):
+        offer = serializers.JSONField(allow_null=True, default=None)
+        reason = serializers.ChoiceField(choices=REASONS)
+        warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(NoOfferSerializer, description="No offer, and why"),
+        },
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = offer_create(
+            customer_id=data["customer_id"],
+            trigger=data["trigger"],
+            context=data["context"],
+            attributes=data["attributes"],
+            api_key_id=request.user.api_key_id,
+        )
+        extra = {"warnings": result.warnings} if result.warnings else {}
+        if result.offer is None:
+            return Response({"offer": None, "reason": result.reason, **extra})
+        offer = result.offer
+        body = {
+            "offer_id": str(offer.offer_id),
+            "experiment": result.experiment,
+            "variant": result.variant,
+            "channel": offer.channel,
+            "send_at": offer.send_at,
+            "message": offer.message,
+            "products": offer.products,
+            "survey": result.survey,
+            **extra,
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)

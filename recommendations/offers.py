@@ -1,0 +1,295 @@
+"""Serving an offer at a cross-sell moment: window, assignment, products, caps, message, record.
+
+One request, in order:
+1. the moment's window (and, for browse / usage milestones, proof the moment happened) — no
+   database work when the request is already too late;
+2. in one transaction: the customer's variant in the first running experiment on the trigger
+   they are assigned into (sticky, shared with POST /api/v1/assignments), the ranked products,
+   the frequency caps (a per-customer row locked by the statement that records the offer), the
+   Offer row and its survey. Any "no offer" outcome rolls the whole transaction back, so a
+   refused request leaves no assignment, no cap use and no exposure behind.
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from experiments.models import Channel
+from experiments.moments import (
+    DEFAULT_STRATEGY,
+    Trigger,
+    browse_min_views,
+    usage_milestone_percent,
+    window_hours,
+)
+from experiments.selectors import ExperimentConfig, VariantConfig, running_experiments_for_trigger
+from experiments.services import assignment_get_or_create
+from feedback.services import survey_for_offer
+from recommendations.models import Offer
+from recommendations.selectors import (
+    STRATEGY_ORDER,
+    catalog,
+    order_skus,
+    rank_recommendations,
+    skus_bought,
+    views_count,
+)
+
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+DEFAULT_MESSAGE = {
+    "subject": "Picked for you",
+    "body": "You might also like {products}.",
+    "cta": "Take a look",
+}
+_PLACEHOLDER = re.compile(r"\{(products|product|count)\}")
+
+
+class Reason:
+    FREQUENCY_CAPPED = "frequency_capped"
+    NO_RECOMMENDATIONS = "no_recommendations"
+    OUTSIDE_WINDOW = "outside_window"
+    NOT_ELIGIBLE = "not_eligible"
+
+
+@dataclass
+class OfferResult:
+    offer: Offer | None
+    reason: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    survey: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class _NoOffer(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def render_message(template: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
+    """Fill {products}, {product} and {count} in one pass over the template.
+
+    Plain substitution, never a template engine, and a single pass so a product name that
+    itself contains "{product}" or "{{…}}" is inserted literally and never expanded.
+    """
+    values = {
+        "products": ", ".join(names),
+        "product": names[0] if names else "",
+        "count": str(len(names)),
+    }
+    rendered = {}
+    for part in ("subject", "body", "cta"):
+        text = template.get(part) or DEFAULT_MESSAGE[part]
+        rendered[part] = _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+    return rendered
+
+
+_CAP_SQL = (
+    "INSERT INTO recommendations_customercap (customer_id, served, updated_at) "
+    "VALUES (%s, %s, %s) "
+    "ON CONFLICT (customer_id) DO UPDATE SET "
+    "served = recommendations_customercap.served || excluded.served, "
+    "updated_at = excluded.updated_at "
+    "RETURNING served"
+)
+
+
+def _parse_served(served: str) -> list[tuple[int, str]]:
+    entries = []
+    for entry in served.split(";"):
+        at, _, channel = entry.partition(":")
+        if at:
+            entries.append((int(at), channel))
+    return entries
+
+
+def caps_record(*, customer_id: str, channel: str, now: datetime) -> bool:
+    """Record an offer on `channel` unless a cap forbids it; True when recorded.
+
+    Must run inside the offer's transaction. The upsert appends the new entry and locks the
+    customer's row until commit (PostgreSQL row lock; SQLite's IMMEDIATE transactions already
+    serialise writers), and returns the ledger as of every offer committed before — so 20
+    concurrent requests for one customer are decided one after another. The caller rolls back
+    when this returns False, which removes the entry again.
+    """
+    stamp = int(now.timestamp())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CAP_SQL,
+            [customer_id, f"{stamp}:{channel};", connection.ops.adapt_datetimefield_value(now)],
+        )
+        served = _parse_served(cursor.fetchone()[0])
+    earlier = served[:-1]  # the last entry is the one just appended
+    window_start = stamp - settings.OFFERLAB_FREQUENCY_CAP_WINDOW_DAYS * 86400
+    day_start = stamp - 86400
+    recent = [(at, ch) for at, ch in earlier if at > window_start]
+    if len(recent) >= settings.OFFERLAB_FREQUENCY_CAP_PER_WEEK:
+        return False
+    same_channel_today = sum(1 for at, ch in recent if ch == channel and at > day_start)
+    if same_channel_today >= settings.OFFERLAB_FREQUENCY_CAP_PER_CHANNEL_PER_DAY:
+        return False
+    if len(earlier) - len(recent) >= 8:  # forget entries older than the window, now and then
+        kept = "".join(f"{at}:{ch};" for at, ch in [*recent, served[-1]])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s",
+                [kept, customer_id],
+            )
+    return True
+
+
+def _check_window(trigger: str, occurred_at: datetime, now: datetime, hours) -> None:
+    if hours is not None and now - occurred_at > timedelta(hours=float(hours)):
+        raise _NoOffer(Reason.OUTSIDE_WINDOW)
+
+
+def _moment_proven(*, trigger, customer_id, context, sources, snapshot, occurred_at) -> bool:
+    if trigger == Trigger.BROWSE:
+        views = context.get("views")
+        if views is None:
+            hours = window_hours(trigger) or 24
+            categories = sorted({snapshot.categories[s] for s in sources} - {""})
+            views = views_count(
+                customer_id=customer_id,
+                skus=sources,
+                categories=categories,
+                start=occurred_at - timedelta(hours=hours),
+                end=occurred_at,
+            )
+        return views >= browse_min_views()
+    if trigger == Trigger.USAGE_MILESTONE:
+        usage = context.get("usage_percent")
+        return usage is None or usage >= usage_milestone_percent()
+    return True
+
+
+def _assign(
+    trigger: str, customer_id: str, attributes: Mapping, now: datetime
+) -> tuple[ExperimentConfig | None, VariantConfig | None]:
+    """The first running experiment on the trigger that the customer is (or gets) assigned into."""
+    for config in running_experiments_for_trigger(trigger):
+        result = assignment_get_or_create(
+            config=config, customer_id=customer_id, attributes=attributes, at=now
+        )
+        if result.in_experiment and result.variant is not None:
+            return config, result.variant
+    return None, None
+
+
+def offer_create(
+    *,
+    customer_id: str,
+    trigger: str,
+    context: Mapping,
+    attributes: Mapping | None = None,
+    api_key_id: str | None = None,
+) -> OfferResult:
+    """Serve one offer for a cross-sell moment, or say why not (see the module docstring).
+
+    `context`: skus (what prompted the moment), order_id (its skus are looked up when no skus
+    are given), cart (skus to leave out), occurred_at (default now), views (browse),
+    usage_percent (usage_milestone). Unknown skus are ignored and reported in `warnings`.
+    """
+    if trigger not in Trigger.values:
+        raise ValidationError({"trigger": [f"Unknown trigger '{trigger}'."]})
+    attributes = attributes or {}
+    now = timezone.now()
+    occurred_at = context.get("occurred_at") or now
+    if occurred_at - now > MAX_FUTURE_SKEW:
+        raise ValidationError({"context": {"occurred_at": ["Must not be in the future."]}})
+    snapshot = catalog()
+    given = list(dict.fromkeys(context.get("skus") or []))
+    unknown = [s for s in given if s not in snapshot.categories]
+    warnings = [f"Unknown sku(s) ignored: {', '.join(unknown)}."] if unknown else []
+    sources = [s for s in given if s in snapshot.categories]
+    try:
+        _check_window(trigger, occurred_at, now, window_hours(trigger))
+        if not given and context.get("order_id"):
+            sources = order_skus(customer_id=customer_id, order_id=str(context["order_id"]))
+        if not _moment_proven(
+            trigger=trigger,
+            customer_id=customer_id,
+            context=context,
+            sources=sources,
+            snapshot=snapshot,
+            occurred_at=occurred_at,
+        ):
+            raise _NoOffer(Reason.NOT_ELIGIBLE)
+        with transaction.atomic():
+            return _serve(
+                customer_id=customer_id,
+                trigger=trigger,
+                context=context,
+                attributes=attributes,
+                api_key_id=api_key_id,
+                sources=sources,
+                occurred_at=occurred_at,
+                now=now,
+                snapshot=snapshot,
+                warnings=warnings,
+            )
+    except _NoOffer as no_offer:
+        return OfferResult(offer=None, reason=no_offer.reason, warnings=warnings)
+
+
+def _serve(
+    *,
+    customer_id,
+    trigger,
+    context,
+    attributes,
+    api_key_id,
+    sources,
+    occurred_at,
+    now,
+    snapshot,
+    warnings,
+) -> OfferResult:
+    config, variant = _assign(trigger, customer_id, attributes, now)
+    if config is None and not settings.OFFERLAB_DEFAULT_OFFERS:
+        raise _NoOffer(Reason.NOT_ELIGIBLE)
+    timing = variant.timing if variant else {}
+    _check_window(trigger, occurred_at, now, timing.get("window_hours"))
+    strategy = config.strategy if config else DEFAULT_STRATEGY[trigger]
+    strategies = [strategy, *(s for s in STRATEGY_ORDER if s != strategy)]
+    exclude = set(context.get("cart") or ()) | skus_bought(customer_id=customer_id)
+    products = rank_recommendations(
+        sources=sources,
+        strategies=strategies,
+        exclude=exclude,
+        limit=settings.OFFERLAB_OFFER_MAX_PRODUCTS,
+        snapshot=snapshot,
+    )
+    if not products:
+        raise _NoOffer(Reason.NO_RECOMMENDATIONS)
+    channel = variant.channel if variant else Channel.WEB
+    if not caps_record(customer_id=customer_id, channel=channel, now=now):
+        raise _NoOffer(Reason.FREQUENCY_CAPPED)
+    stored_context = {k: v for k, v in context.items() if k != "occurred_at" and v is not None}
+    offer = Offer.objects.create(
+        customer_id=customer_id,
+        trigger=trigger,
+        occurred_at=occurred_at,
+        context=stored_context,
+        experiment_id=config.id if config else None,
+        variant_id=variant.id if variant else None,
+        channel=channel,
+        send_at=occurred_at + timedelta(hours=float(timing.get("delay_hours") or 0)),
+        message=render_message(variant.message if variant else {}, [p.name for p in products]),
+        products=[p.as_dict() for p in products],
+        api_key_id=api_key_id,
+    )
+    survey = survey_for_offer(offer=offer)
+    return OfferResult(
+        offer=offer,
+        experiment=config.key if config else None,
+        variant=variant.key if variant else None,
+        survey=survey,
+        warnings=warnings,
+    )

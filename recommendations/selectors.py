@@ -1,0 +1,265 @@
+"""Reads: the served catalogue (cached in-process), recommendations, relations for review.
+
+The hot path never queries products or relations: approved relations whose target can be served
+(active, in stock, price above zero) are held as an immutable in-process snapshot. A change to a
+product or relation bumps a generation number in Django's cache once the change commits (shared
+across processes when CACHE_URL points at Redis); every read compares it, and snapshots expire
+after OFFERLAB_CONFIG_CACHE_SECONDS, which bounds staleness where the cache is per-process.
+"""
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
+
+from experiments.models import EventItem, EventType, Strategy
+from recommendations.models import (
+    STRATEGY_KIND,
+    Product,
+    ProductRelation,
+    RelationStatus,
+)
+
+_GENERATION_KEY = "offerlab:catalog-generation"
+KIND_STRATEGY = {kind: strategy for strategy, kind in STRATEGY_KIND.items()}
+# Order in which other strategies fill an offer when its own strategy finds too few products.
+STRATEGY_ORDER = (Strategy.COMPLETION, Strategy.ECOSYSTEM, Strategy.EVOLUTION)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A servable target of an approved relation."""
+
+    sku: str
+    name: str
+    category: str
+    price: str
+    score: float
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    sku: str
+    name: str
+    category: str
+    price: str
+    strategy: str
+    score: float
+    pinned: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            "category": self.category,
+            "price": self.price,
+            "strategy": self.strategy,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    categories: dict[str, str]  # every known sku -> its category
+    related: dict[tuple[str, str], tuple[Candidate, ...]]  # (source sku, kind) -> ranked targets
+
+
+def _rank_key(c: Candidate) -> tuple:
+    return (not c.pinned, -c.score, c.sku)
+
+
+def _load() -> CatalogSnapshot:
+    categories = dict(Product.objects.values_list("sku", "category"))
+    grouped: dict[tuple[str, str], list[Candidate]] = {}
+    rows = ProductRelation.objects.filter(
+        status=RelationStatus.APPROVED,
+        target__active=True,
+        target__in_stock=True,
+        target__price__gt=0,
+    ).values_list(
+        "source__sku",
+        "kind",
+        "target__sku",
+        "target__name",
+        "target__category",
+        "target__price",
+        "score",
+        "pinned",
+    )
+    for source, kind, sku, name, category, price, score, pinned in rows.iterator(chunk_size=5000):
+        grouped.setdefault((source, kind), []).append(
+            Candidate(sku, name, category, f"{price:.2f}", float(score), bool(pinned))
+        )
+    related = {key: tuple(sorted(found, key=_rank_key)) for key, found in grouped.items()}
+    return CatalogSnapshot(categories=categories, related=related)
+
+
+class _CatalogCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded_at = 0.0
+        self._generation: int | None = None
+        self._snapshot = CatalogSnapshot(categories={}, related={})
+
+    def _fresh(self) -> bool:
+        if time.monotonic() - self._loaded_at > settings.OFFERLAB_CONFIG_CACHE_SECONDS:
+            return False
+        return cache.get(_GENERATION_KEY, 0) == self._generation
+
+    def get(self) -> CatalogSnapshot:
+        if self._fresh():
+            return self._snapshot
+        with self._lock:
+            if self._fresh():
+                return self._snapshot
+            generation = cache.get(_GENERATION_KEY, 0)
+            self._snapshot = _load()
+            self._generation = generation
+            self._loaded_at = time.monotonic()
+            return self._snapshot
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded_at = 0.0
+
+
+_catalog = _CatalogCache()
+
+
+def _bump() -> None:
+    try:
+        cache.incr(_GENERATION_KEY)
+    except ValueError:
+        cache.set(_GENERATION_KEY, 1, timeout=None)
+    _catalog.clear()
+
+
+def invalidate_catalog() -> None:
+    """Called on every product/relation change; takes effect when the change commits."""
+    _catalog.clear()
+    transaction.on_commit(_bump)
+
+
+def catalog() -> CatalogSnapshot:
+    return _catalog.get()
+
+
+def rank_recommendations(
+    *,
+    sources: Iterable[str],
+    strategies: Iterable[str],
+    exclude: set[str],
+    limit: int,
+    snapshot: CatalogSnapshot | None = None,
+) -> list[Recommendation]:
+    """Approved, servable targets of `sources`, strategy by strategy, best first.
+
+    Within a strategy: pinned first, then the highest score any source gives the target, then
+    the number of sources pointing at it, then sku. A product appears once, under the first
+    strategy that found it; `exclude` skus (and the sources themselves) never appear.
+    """
+    snapshot = snapshot or catalog()
+    sources = list(dict.fromkeys(sources))
+    excluded = set(exclude) | set(sources)
+    chosen: list[Recommendation] = []
+    for strategy in strategies:
+        kind = STRATEGY_KIND[strategy]
+        best: dict[str, tuple[Candidate, int]] = {}
+        for source in sources:
+            for candidate in snapshot.related.get((source, kind), ()):
+                if candidate.sku in excluded:
+                    continue
+                previous = best.get(candidate.sku)
+                if previous is None:
+                    best[candidate.sku] = (candidate, 1)
+                else:
+                    top = min(previous[0], candidate, key=_rank_key)
+                    best[candidate.sku] = (top, previous[1] + 1)
+        ranked = sorted(best.values(), key=lambda cn: (*_rank_key(cn[0])[:2], -cn[1], cn[0].sku))
+        for candidate, _ in ranked:
+            if len(chosen) >= limit:
+                return chosen
+            chosen.append(
+                Recommendation(
+                    sku=candidate.sku,
+                    name=candidate.name,
+                    category=candidate.category,
+                    price=candidate.price,
+                    strategy=str(strategy),
+                    score=candidate.score,
+                    pinned=candidate.pinned,
+                )
+            )
+            excluded.add(candidate.sku)
+    return chosen
+
+
+def product_get(sku: str) -> Product | None:
+    return Product.objects.filter(sku=sku).first()
+
+
+def skus_bought(*, customer_id: str) -> set[str]:
+    """Every sku in the customer's orders (order_placed events)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT sku FROM experiments_eventitem WHERE customer_id = %s AND type = %s",
+            [customer_id, EventType.ORDER_PLACED.value],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def order_skus(*, customer_id: str, order_id: str) -> list[str]:
+    """The skus of one of the customer's orders, in line order."""
+    rows = (
+        EventItem.objects.filter(
+            customer_id=customer_id,
+            type=EventType.ORDER_PLACED,
+            event__order_id=order_id,
+        )
+        .order_by("id")
+        .values_list("sku", flat=True)
+    )
+    return list(dict.fromkeys(rows))
+
+
+def views_count(*, customer_id: str, skus: list[str], categories: list[str], start, end) -> int:
+    """How many product_viewed lines of these products or categories fall in [start, end]."""
+    seen = Q(sku__in=skus)
+    if categories:
+        seen |= Q(category__in=categories)
+    return (
+        EventItem.objects.filter(
+            customer_id=customer_id,
+            type=EventType.PRODUCT_VIEWED,
+            occurred_at__gte=start,
+            occurred_at__lte=end,
+        )
+        .filter(seen)
+        .count()
+    )
+
+
+def relation_list(
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    kind: str | None = None,
+    origin: str | None = None,
+) -> QuerySet[ProductRelation]:
+    """The review queue: highest lift first (curated relations without lift last)."""
+    qs = ProductRelation.objects.select_related("source", "target")
+    if status:
+        qs = qs.filter(status=status)
+    if source:
+        qs = qs.filter(source__sku=source)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if origin:
+        qs = qs.filter(origin=origin)
+    return qs.order_by(F("lift").desc(nulls_last=True), "-pinned", "id")
