@@ -1,0 +1,516 @@
+"""SQL aggregation of outcomes into sufficient statistics per variant, segment and day.
+
+One statement per experiment builds one row per assigned customer (intent to treat: every
+Assignment row counts) with all outcome columns, then groups it twice: by (variant, segment,
+day of assignment) for counts and sums, and by (variant, segment, ISO week, hours, ordered)
+for time to the next order. Two small statements add the survey ratings and displays. Python
+only ever sees these grouped rows; it rolls them up (per variant, segment, week, cumulative
+day) by adding sums, which is exact for counts and uses ``math.fsum`` for money.
+
+Metric definitions (outcomes count from ``assigned_at`` up to the window end, inclusive):
+
+- acceptance_rate: customers with an ``offer_accepted`` event whose offer is one of this
+  experiment's offers (or names no offer) / assigned customers.
+- time_to_secondary_purchase: hours from assignment to the first ``order_placed`` after it,
+  rounded up to whole hours; customers without one are censored at the window end.
+- category_expansion_rate: customers who ordered in a category (order items) in which they
+  had never ordered before their assignment / assigned customers.
+- cross_sell_aov: per customer, the mean amount of their orders containing a recommended
+  item (a sku in the products of an offer this experiment served them); averaged over the
+  customers with at least one such order.
+- revenue_per_customer: order amounts after assignment per assigned customer (0 without
+  orders); CUPED covariate: the same over ``OFFERLAB_CUPED_PRE_PERIOD_DAYS`` before it.
+- return_rate: customers who accepted an offer and returned a recommended item / customers
+  who accepted an offer.
+- cart_abandonment_rate: customers with a ``cart_abandoned`` event / assigned customers.
+- csat, intrusiveness: survey answers to questions tagged with that metric, on displays
+  stamped with the variant; ratings (1–5) form a histogram, yes/no answers (1 = yes) a rate.
+- survey_response_rate: displays with a finished response / displays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+from experiments.models import (
+    Assignment,
+    EventItem,
+    Experiment,
+    Metric,
+    OutcomeEvent,
+)
+from experiments.stats import (
+    CovariateStats,
+    MeanStats,
+    ProportionStats,
+    RatingHistogram,
+    TimeToEventStats,
+)
+from feedback.models import Answer, Display, Question, Response
+from recommendations.models import Offer
+
+# Columns of a customer cell, in the order the SQL returns them after the group key.
+CELL_COLUMNS = (
+    "n",
+    "accepted",
+    "abandoned",
+    "expanded",
+    "returned",
+    "revenue",
+    "revenue_sq",
+    "pre_revenue",
+    "pre_revenue_sq",
+    "revenue_pre",
+    "xs_n",
+    "xs_sum",
+    "xs_sq",
+)
+_COL = {name: i for i, name in enumerate(CELL_COLUMNS)}
+
+RATING_VALUES = (1, 2, 3, 4, 5)
+SURVEY_METRICS = (Metric.CSAT.value, Metric.INTRUSIVENESS.value)
+NO_SEGMENT = "(none)"
+
+Stats = ProportionStats | MeanStats | RatingHistogram | TimeToEventStats
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    id: int
+    key: str
+    name: str
+    is_control: bool
+    weight: float
+
+
+@dataclass
+class MetricsData:
+    """Grouped sufficient statistics of one experiment over one window."""
+
+    window_start: datetime
+    window_end: datetime
+    variants: tuple[VariantInfo, ...]
+    # (variant_id, segment, day of assignment) -> cell values in CELL_COLUMNS order
+    cells: dict[tuple[int, str, date], list[float]] = field(default_factory=dict)
+    # (variant_id, segment, week start) -> {(hours, ordered 0/1): customers}
+    survival: dict[tuple[int, str, date], dict[tuple[float, int], int]] = field(
+        default_factory=dict
+    )
+    # (variant_id, segment, day, metric, question type) -> {answer value: count}
+    ratings: dict[tuple[int, str, date, str, str], dict[float, int]] = field(default_factory=dict)
+    # (variant_id, segment, day) -> [displays, finished responses]
+    displays: dict[tuple[int, str, date], list[int]] = field(default_factory=dict)
+
+    @property
+    def control(self) -> VariantInfo | None:
+        return next((v for v in self.variants if v.is_control), None)
+
+    def segments(self) -> list[str]:
+        """Segments with assigned customers, largest first, then by name."""
+        sizes: dict[str, float] = defaultdict(float)
+        for (_, segment, _), values in self.cells.items():
+            sizes[segment] += values[_COL["n"]]
+        return sorted(sizes, key=lambda s: (-sizes[s], s))
+
+    def days(self) -> list[date]:
+        return sorted({day for (_, _, day) in self.cells})
+
+
+def week_start(day: date) -> date:
+    """Monday of the ISO week containing ``day``."""
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which grouped rows to add up: all, one segment, one ISO week, or days up to one."""
+
+    segment: str | None = None
+    week: date | None = None
+    until: date | None = None
+
+    def day_ok(self, day: date) -> bool:
+        if self.week is not None and week_start(day) != self.week:
+            return False
+        return self.until is None or day <= self.until
+
+    def keep(self, segment: str, day: date) -> bool:
+        return (self.segment is None or segment == self.segment) and self.day_ok(day)
+
+
+def _sum_cells(rows: Iterable[list[float]]) -> list[float]:
+    rows = list(rows)
+    return [math.fsum(row[i] for row in rows) for i in range(len(CELL_COLUMNS))]
+
+
+def _cell_stats(cell: list[float]) -> dict[str, Stats]:
+    c = {name: cell[i] for name, i in _COL.items()}
+    n = round(c["n"])
+    accepted = round(c["accepted"])
+    return {
+        Metric.ACCEPTANCE_RATE.value: ProportionStats(n=n, successes=accepted),
+        Metric.CATEGORY_EXPANSION_RATE.value: ProportionStats(n=n, successes=round(c["expanded"])),
+        Metric.CROSS_SELL_AOV.value: MeanStats(
+            n=round(c["xs_n"]), sum=c["xs_sum"], sum_sq=c["xs_sq"]
+        ),
+        Metric.REVENUE_PER_CUSTOMER.value: MeanStats(
+            n=n,
+            sum=c["revenue"],
+            sum_sq=c["revenue_sq"],
+            covariate=CovariateStats(
+                sum_x=c["pre_revenue"], sum_x2=c["pre_revenue_sq"], sum_xy=c["revenue_pre"]
+            ),
+        ),
+        Metric.RETURN_RATE.value: ProportionStats(n=accepted, successes=round(c["returned"])),
+        Metric.CART_ABANDONMENT_RATE.value: ProportionStats(n=n, successes=round(c["abandoned"])),
+    }
+
+
+def _survival_stats(groups: Iterable[dict[tuple[float, int], int]]) -> TimeToEventStats:
+    events: dict[float, int] = defaultdict(int)
+    censored: dict[float, int] = defaultdict(int)
+    for group in groups:
+        for (hours, ordered), count in group.items():
+            (events if ordered else censored)[hours] += count
+            events.setdefault(hours, 0)
+            censored.setdefault(hours, 0)
+    times = sorted(events)
+    return TimeToEventStats(
+        times=tuple(times),
+        events=tuple(events[t] for t in times),
+        censored=tuple(censored[t] for t in times),
+    )
+
+
+def survey_kind(data: MetricsData, metric: str) -> str:
+    """``rating`` when the metric has rating answers (or none at all), else ``proportion``.
+
+    A yes/no question ("did it feel pushy?", yes = 1) makes the metric a rate of "yes".
+    """
+    types = {key[4] for key, counts in data.ratings.items() if key[3] == metric and counts}
+    if "yes_no" in types and "rating" not in types:
+        return "proportion"
+    return "rating"
+
+
+def _survey_stats(groups: list[dict[float, int]], kind: str) -> Stats:
+    counts: dict[int, int] = defaultdict(int)
+    for group in groups:
+        for value, count in group.items():
+            if float(value).is_integer():
+                counts[int(value)] += count
+    if kind == "proportion":
+        n = counts.get(0, 0) + counts.get(1, 0)
+        return ProportionStats(n=n, successes=counts.get(1, 0))
+    return RatingHistogram(counts=tuple(counts.get(v, 0) for v in RATING_VALUES))
+
+
+def metric_stats(data: MetricsData, selection: Selection) -> dict[str, dict[int, Stats]]:
+    """{metric name: {variant id: sufficient statistics}} for the selected rows."""
+    out: dict[str, dict[int, Stats]] = defaultdict(dict)
+    for variant in data.variants:
+        cells = [
+            values
+            for (vid, segment, day), values in data.cells.items()
+            if vid == variant.id and selection.keep(segment, day)
+        ]
+        for metric, stats_ in _cell_stats(_sum_cells(cells)).items():
+            out[metric][variant.id] = stats_
+
+        groups = [
+            counts
+            for (vid, segment, week), counts in data.survival.items()
+            if vid == variant.id
+            and (selection.segment is None or segment == selection.segment)
+            and (selection.week is None or week == selection.week)
+        ]
+        out[Metric.TIME_TO_SECONDARY_PURCHASE.value][variant.id] = _survival_stats(groups)
+
+        for metric in SURVEY_METRICS:
+            kind = survey_kind(data, metric)
+            wanted = "yes_no" if kind == "proportion" else "rating"
+            answers = [
+                counts
+                for (vid, segment, day, m, qtype), counts in data.ratings.items()
+                if vid == variant.id and m == metric and qtype == wanted
+                if selection.keep(segment, day)
+            ]
+            out[metric][variant.id] = _survey_stats(answers, kind)
+
+        shown = finished = 0
+        for (vid, segment, day), (d, f) in data.displays.items():
+            if vid == variant.id and selection.keep(segment, day):
+                shown += d
+                finished += f
+        out[Metric.SURVEY_RESPONSE_RATE.value][variant.id] = ProportionStats(
+            n=shown, successes=finished
+        )
+    return dict(out)
+
+
+# --- SQL ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    hours_between: Callable[[str, str], str]
+    minus_days: Callable[[str, int], str]
+    day: Callable[[str], str]
+    week: Callable[[str], str]
+    ceil: Callable[[str], str]
+    recommended_skus: str
+
+
+def _postgres() -> _Dialect:
+    offer = Offer._meta.db_table
+    return _Dialect(
+        hours_between=lambda later, earlier: (
+            f"(EXTRACT(EPOCH FROM ({later} - {earlier}))::float8 / 3600.0)"
+        ),
+        minus_days=lambda col, days: f"({col} - INTERVAL '{int(days)} days')",
+        day=lambda col: f"CAST(({col} AT TIME ZONE 'UTC') AS date)",
+        week=lambda col: f"CAST(date_trunc('week', {col} AT TIME ZONE 'UTC') AS date)",
+        ceil=lambda expr: f"CEIL({expr})",
+        recommended_skus=f"""
+            SELECT DISTINCT o.customer_id, p.elem ->> 'sku' AS sku
+            FROM {offer} o
+            CROSS JOIN LATERAL jsonb_array_elements(
+                CASE WHEN jsonb_typeof(o.products) = 'array' THEN o.products ELSE '[]'::jsonb END
+            ) AS p(elem)
+            WHERE o.experiment_id = %(experiment)s AND o.created_at <= %(end)s
+              AND jsonb_typeof(p.elem) = 'object' AND p.elem ->> 'sku' IS NOT NULL""",
+    )
+
+
+def _sqlite() -> _Dialect:
+    offer = Offer._meta.db_table
+    return _Dialect(
+        hours_between=lambda later, earlier: (
+            f"((julianday({later}) - julianday({earlier})) * 24.0)"
+        ),
+        minus_days=lambda col, days: f"datetime({col}, '-{int(days)} days')",
+        day=lambda col: f"date({col})",
+        week=lambda col: f"date({col}, '-6 days', 'weekday 1')",
+        ceil=lambda expr: f"(CAST({expr} AS INTEGER) + ({expr} > CAST({expr} AS INTEGER)))",
+        recommended_skus=f"""
+            SELECT DISTINCT o.customer_id, json_extract(j.value, '$.sku') AS sku
+            FROM {offer} o, json_each(o.products) j
+            WHERE o.experiment_id = %(experiment)s AND o.created_at <= %(end)s
+              AND json_type(o.products) = 'array'
+              AND json_extract(j.value, '$.sku') IS NOT NULL""",
+    )
+
+
+def _dialect() -> _Dialect:
+    return _postgres() if connection.vendor == "postgresql" else _sqlite()
+
+
+def customers_sql(pre_period_days: int) -> str:
+    """The per-customer statement (see the module docstring for the definitions)."""
+    d = _dialect()
+    assignment = Assignment._meta.db_table
+    event = OutcomeEvent._meta.db_table
+    item = EventItem._meta.db_table
+    offer = Offer._meta.db_table
+    pre_start = d.minus_days("a.assigned_at", pre_period_days)
+    # Rounded up to whole hours; the 0.001 h (3.6 s) slack absorbs julianday's float error.
+    elapsed = d.hours_between("COALESCE(ev.first_order_at, %(end)s)", "a.assigned_at")
+    hours = d.ceil(f"({elapsed} - 0.001)")
+    return f"""
+WITH a AS (
+    SELECT id AS aid, customer_id, variant_id, segment, assigned_at
+    FROM {assignment}
+    WHERE experiment_id = %(experiment)s AND assigned_at <= %(end)s
+),
+xo AS (
+    SELECT offer_id FROM {offer} WHERE experiment_id = %(experiment)s
+),
+ev AS (
+    SELECT a.aid,
+        MAX(CASE WHEN e.type = 'offer_accepted' AND e.occurred_at >= a.assigned_at
+                  AND (e.offer_id IS NULL OR xo.offer_id IS NOT NULL) THEN 1 ELSE 0 END)
+            AS accepted,
+        MAX(CASE WHEN e.type = 'cart_abandoned' AND e.occurred_at >= a.assigned_at
+                 THEN 1 ELSE 0 END) AS abandoned,
+        MIN(CASE WHEN e.type = 'order_placed' AND e.occurred_at >= a.assigned_at
+                 THEN e.occurred_at END) AS first_order_at,
+        SUM(CASE WHEN e.type = 'order_placed' AND e.occurred_at >= a.assigned_at
+                 THEN COALESCE(e.amount, 0) ELSE 0 END) AS revenue,
+        SUM(CASE WHEN e.type = 'order_placed' AND e.occurred_at < a.assigned_at
+                 THEN COALESCE(e.amount, 0) ELSE 0 END) AS pre_revenue
+    FROM a
+    JOIN {event} e ON e.customer_id = a.customer_id
+    LEFT JOIN xo ON xo.offer_id = e.offer_id
+    WHERE e.type IN ('offer_accepted', 'cart_abandoned', 'order_placed')
+      AND e.occurred_at >= {pre_start} AND e.occurred_at <= %(end)s
+    GROUP BY a.aid
+),
+cats AS (
+    SELECT a.aid,
+        CASE WHEN MIN(i.occurred_at) >= MIN(a.assigned_at) THEN 1 ELSE 0 END AS new_category
+    FROM a
+    JOIN {item} i ON i.customer_id = a.customer_id
+    WHERE i.type = 'order_placed' AND i.category <> '' AND i.occurred_at <= %(end)s
+    GROUP BY a.aid, i.category
+),
+expansion AS (
+    SELECT aid, MAX(new_category) AS expanded FROM cats GROUP BY aid
+),
+rec AS ({d.recommended_skus}
+),
+rec_items AS (
+    SELECT a.aid, i.type, i.event_id
+    FROM a
+    JOIN {item} i ON i.customer_id = a.customer_id
+    JOIN rec ON rec.customer_id = i.customer_id AND rec.sku = i.sku
+    WHERE i.type IN ('order_placed', 'order_returned')
+      AND i.occurred_at >= a.assigned_at AND i.occurred_at <= %(end)s
+    GROUP BY a.aid, i.type, i.event_id
+),
+xs AS (
+    SELECT r.aid,
+        SUM(CASE WHEN r.type = 'order_placed' THEN 1 ELSE 0 END) AS orders,
+        SUM(CASE WHEN r.type = 'order_placed' THEN COALESCE(e.amount, 0) ELSE 0 END) AS value,
+        MAX(CASE WHEN r.type = 'order_returned' THEN 1 ELSE 0 END) AS returned
+    FROM rec_items r
+    JOIN {event} e ON e.id = r.event_id
+    GROUP BY r.aid
+),
+pc AS (
+    SELECT a.variant_id, a.segment,
+        {d.day("a.assigned_at")} AS day,
+        {d.week("a.assigned_at")} AS week,
+        COALESCE(ev.accepted, 0) AS accepted,
+        COALESCE(ev.abandoned, 0) AS abandoned,
+        COALESCE(expansion.expanded, 0) AS expanded,
+        CASE WHEN ev.accepted = 1 AND xs.returned = 1 THEN 1 ELSE 0 END AS returned,
+        COALESCE(ev.revenue, 0) * 1.0 AS revenue,
+        COALESCE(ev.pre_revenue, 0) * 1.0 AS pre_revenue,
+        CASE WHEN xs.orders > 0 THEN xs.value * 1.0 / xs.orders END AS xs_aov,
+        CASE WHEN ev.first_order_at IS NULL THEN 0 ELSE 1 END AS ordered,
+        {hours} AS hours
+    FROM a
+    LEFT JOIN ev ON ev.aid = a.aid
+    LEFT JOIN expansion ON expansion.aid = a.aid
+    LEFT JOIN xs ON xs.aid = a.aid
+)
+SELECT 'c' AS part, variant_id, segment, day AS bucket, NULL AS hours, NULL AS ordered,
+    COUNT(*), SUM(accepted), SUM(abandoned), SUM(expanded), SUM(returned),
+    SUM(revenue), SUM(revenue * revenue), SUM(pre_revenue), SUM(pre_revenue * pre_revenue),
+    SUM(revenue * pre_revenue), COUNT(xs_aov), SUM(xs_aov), SUM(xs_aov * xs_aov)
+FROM pc
+GROUP BY variant_id, segment, day
+UNION ALL
+SELECT 't' AS part, variant_id, segment, week AS bucket, hours, ordered,
+    COUNT(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM pc
+GROUP BY variant_id, segment, week, hours, ordered
+"""
+
+
+def ratings_sql() -> str:
+    d = _dialect()
+    return f"""
+SELECT d.variant_id, COALESCE(a.segment, ''),
+    {d.day("COALESCE(a.assigned_at, d.created_at)")} AS day,
+    q.metric, q.type, ans.numeric_value, COUNT(*)
+FROM {Answer._meta.db_table} ans
+JOIN {Response._meta.db_table} r ON r.id = ans.response_id
+JOIN {Display._meta.db_table} d ON d.id = r.display_id
+JOIN {Question._meta.db_table} q ON q.id = ans.question_id
+LEFT JOIN {Assignment._meta.db_table} a
+    ON a.experiment_id = d.experiment_id AND a.customer_id = d.customer_id
+WHERE d.experiment_id = %(experiment)s AND d.variant_id IS NOT NULL
+  AND d.created_at <= %(end)s
+  AND q.metric IN ('csat', 'intrusiveness') AND q.type IN ('rating', 'yes_no')
+  AND ans.numeric_value IS NOT NULL
+GROUP BY d.variant_id, COALESCE(a.segment, ''), {d.day("COALESCE(a.assigned_at, d.created_at)")},
+    q.metric, q.type, ans.numeric_value
+"""
+
+
+def displays_sql() -> str:
+    d = _dialect()
+    day = d.day("COALESCE(a.assigned_at, d.created_at)")
+    return f"""
+SELECT d.variant_id, COALESCE(a.segment, ''), {day} AS day,
+    COUNT(*), SUM(CASE WHEN r.finished THEN 1 ELSE 0 END)
+FROM {Display._meta.db_table} d
+LEFT JOIN {Response._meta.db_table} r ON r.display_id = d.id
+LEFT JOIN {Assignment._meta.db_table} a
+    ON a.experiment_id = d.experiment_id AND a.customer_id = d.customer_id
+WHERE d.experiment_id = %(experiment)s AND d.variant_id IS NOT NULL
+  AND d.created_at <= %(end)s
+GROUP BY d.variant_id, COALESCE(a.segment, ''), {day}
+"""
+
+
+def _as_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _segment(value: str | None) -> str:
+    return value or NO_SEGMENT
+
+
+def _num(value) -> float:
+    return 0.0 if value is None else float(value)
+
+
+def collect_metrics(
+    *, experiment: Experiment, window_start: datetime, window_end: datetime
+) -> MetricsData:
+    """Run the aggregation statements for ``experiment`` up to ``window_end``."""
+    variants = tuple(
+        VariantInfo(v.id, v.key, v.name, v.is_control, float(v.weight))
+        for v in experiment.variants.order_by("-is_control", "position", "id")
+    )
+    data = MetricsData(window_start=window_start, window_end=window_end, variants=variants)
+    known = {v.id for v in variants}
+    params = {
+        "experiment": experiment.id,
+        "end": connection.ops.adapt_datetimefield_value(window_end),
+    }
+    pre_days = settings.OFFERLAB_CUPED_PRE_PERIOD_DAYS
+    with connection.cursor() as cursor:
+        cursor.execute(customers_sql(pre_days), params)
+        for row in cursor.fetchall():
+            part, vid, segment, bucket, hours, ordered, *values = row
+            if vid not in known:
+                continue
+            key = (vid, _segment(segment), _as_date(bucket))
+            if part == "c":
+                data.cells[key] = [_num(v) for v in values]
+            else:
+                group = data.survival.setdefault(key, {})
+                group_key = (max(_num(hours), 0.0), int(ordered))
+                group[group_key] = group.get(group_key, 0) + int(values[0])
+
+        cursor.execute(ratings_sql(), params)
+        for vid, segment, day, metric, qtype, value, count in cursor.fetchall():
+            if vid not in known:
+                continue
+            key = (vid, _segment(segment), _as_date(day), metric, qtype)
+            counts = data.ratings.setdefault(key, {})
+            counts[float(value)] = counts.get(float(value), 0) + int(count)
+
+        cursor.execute(displays_sql(), params)
+        for vid, segment, day, shown, finished in cursor.fetchall():
+            if vid not in known:
+                continue
+            key = (vid, _segment(segment), _as_date(day))
+            entry = data.displays.setdefault(key, [0, 0])
+            entry[0] += int(shown)
+            entry[1] += int(finished or 0)
+    return data
