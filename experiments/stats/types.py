@@ -121,6 +121,8 @@ class Comparison:
 
     ``difference`` is treatment minus control in the metric's units; ``relative_lift``
     is that difference over the control value. ``note`` says why numbers are missing.
+    ``p_value_adjusted`` equals ``p_value`` (one test) until ``apply_holm`` adjusts a
+    metric's comparisons together; ``significant`` follows the adjusted p-value.
     ``sequential`` is set only when safe peeking produced the interval and p-value; it
     then keeps the fixed-horizon numbers under ``sequential["fixed"]``.
     """
