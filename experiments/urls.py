@@ -1,6 +1,7 @@
 from django.urls import path
 
 from experiments.apis.assignments import AssignmentCreateApi
+from experiments.apis.events import EventBatchCreateApi
 from experiments.apis.experiments import (
     ExperimentDetailApi,
     ExperimentListCreateApi,
@@ -9,6 +10,7 @@ from experiments.apis.experiments import (
 
 urlpatterns = [
     path("assignments", AssignmentCreateApi.as_view(), name="assignment-create"),
+    path("events", EventBatchCreateApi.as_view(), name="event-batch-create"),
     path("experiments", ExperimentListCreateApi.as_view(), name="experiment-list"),
     path("experiments/<slug:key>", ExperimentDetailApi.as_view(), name="experiment-detail"),
     path(
