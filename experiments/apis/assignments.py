@@ -1,5 +1,7 @@
 """Storefront API: POST /api/v1/assignments — the customer's sticky variant."""
 
+import math
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -12,12 +14,18 @@ from experiments.selectors import experiment_config
 from experiments.services import assignment_get_or_create
 
 
+def _storable_text(text: str) -> bool:
+    """Text PostgreSQL can store in jsonb: no NUL character, no lone UTF-16 surrogate."""
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 class FlatAttributesField(serializers.DictField):
     """Customer attributes: a flat JSON object of strings, numbers, booleans or null."""
 
     default_error_messages = {
-        "not_flat": "Attributes must be a flat object: values are strings, numbers, booleans or "
-        "null, not objects or lists ('{key}').",
+        "not_flat": "Attributes must be a flat object: values are strings (at most 255 "
+        "characters), finite numbers, booleans or null, not objects or lists ('{name}').",
+        "bad_name": "Attribute names must be 1–100 characters without NUL or surrogates.",
         "too_many": "At most 50 attributes.",
     }
 
@@ -25,11 +33,17 @@ class FlatAttributesField(serializers.DictField):
         value = super().to_internal_value(data)
         if len(value) > 50:
             self.fail("too_many")
-        for key, item in value.items():
-            if not (item is None or isinstance(item, str | int | float | bool)) or (
-                isinstance(item, str) and len(item) > 255
-            ):
-                self.fail("not_flat", key=key)
+        for name, item in value.items():
+            if not (0 < len(name) <= 100 and _storable_text(name)):
+                self.fail("bad_name")
+            if isinstance(item, str):
+                ok = len(item) <= 255 and _storable_text(item)
+            elif isinstance(item, float):
+                ok = math.isfinite(item)
+            else:
+                ok = item is None or isinstance(item, int | bool)
+            if not ok:
+                self.fail("not_flat", name=name[:100])
         return value
 
 
