@@ -334,7 +334,8 @@ def assignment_get_or_create(
                     customer_id,
                     _segment(config, attributes),
                     json.dumps(attributes, separators=(",", ":"), sort_keys=True),
-                    at or timezone.now(),
+                    # As the ORM stores it (naive UTC text on SQLite), so range filters compare.
+                    connection.ops.adapt_datetimefield_value(at or timezone.now()),
                 ],
             )
             row = cursor.fetchone()
