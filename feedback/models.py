@@ -1,6 +1,7 @@
 """Surveys about offers: questions, displays (who was asked) and responses."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -49,6 +50,10 @@ class QuestionType(models.TextChoices):
     TEXT = "text", "Open text"
 
 
+MAX_CHOICES = 10
+MAX_CHOICE_LENGTH = 100
+
+
 class Question(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
     key = models.SlugField(max_length=64)
@@ -65,6 +70,12 @@ class Question(models.Model):
         default="",
         help_text="Which analysis metric this question feeds, if any.",
     )
+    low_label = models.CharField(
+        max_length=60, blank=True, default="", help_text="Rating: what 1 means, e.g. “Not at all”."
+    )
+    high_label = models.CharField(
+        max_length=60, blank=True, default="", help_text="Rating: what 5 means, e.g. “Very”."
+    )
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -75,6 +86,31 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return f"{self.survey.key}/{self.key}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.type == QuestionType.SINGLE_CHOICE:
+            choices = self.choices if isinstance(self.choices, list) else None
+            if (
+                choices is None
+                or not 2 <= len(choices) <= MAX_CHOICES
+                or not all(isinstance(c, str) and c.strip() for c in choices)
+            ):
+                errors["choices"] = (
+                    f"A single-choice question needs 2–{MAX_CHOICES} non-empty text choices."
+                )
+            elif len({c.strip() for c in choices}) != len(choices):
+                errors["choices"] = "Choices must be different from each other."
+            elif any(len(c) > MAX_CHOICE_LENGTH for c in choices):
+                errors["choices"] = f"Each choice is at most {MAX_CHOICE_LENGTH} characters."
+        elif self.choices:
+            errors["choices"] = "Only single-choice questions have choices."
+        if self.metric and self.type != QuestionType.RATING:
+            errors["metric"] = "Only a rating question (1–5) can feed CSAT or intrusiveness."
+        if (self.low_label or self.high_label) and self.type != QuestionType.RATING:
+            errors["low_label"] = "Only rating questions have end labels."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Display(models.Model):
@@ -90,11 +126,16 @@ class Display(models.Model):
         Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the widget or hosted page first loaded the survey."
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["survey", "offer"], name="display_unique_offer")
         ]
+        # The cooldown check: "any display for this customer since T?".
+        indexes = [models.Index(fields=["customer_id", "created_at"], name="display_cooldown_idx")]
 
     def __str__(self) -> str:
         return f"{self.survey.key} for {self.offer_id}"

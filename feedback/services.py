@@ -4,11 +4,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.exceptions import ApplicationError
 from experiments.assignment import bucket, fnv1a32
-from feedback.models import Display, Survey
+from feedback.models import Answer, Display, Question, QuestionType, Response, Survey, SurveyTrigger
 from feedback.selectors import surveys_for_serving
 from feedback.tokens import survey_token_make
 from recommendations.models import Offer
@@ -102,3 +104,166 @@ def survey_for_offer(*, offer: Offer) -> dict | None:
         # The same offer was handled concurrently: answer with the display that won.
         display = Display.objects.get(survey=survey, offer=offer)
     return _survey_payload(display, offer)
+
+
+MAX_QUESTIONS = 5
+MAX_TEXT_ANSWER = 2000
+
+
+@transaction.atomic
+def survey_create(
+    *,
+    key: str,
+    name: str,
+    questions: list[dict],
+    trigger: str = SurveyTrigger.OFFER_SHOWN,
+    sampling_rate: float = 1.0,
+    cooldown_days: int | None = None,
+    active: bool = True,
+) -> Survey:
+    """Create a survey with 1–5 questions; every rule of the models is checked first."""
+    if not 1 <= len(questions) <= MAX_QUESTIONS:
+        raise ValidationError({"questions": f"A survey has 1–{MAX_QUESTIONS} questions."})
+    keys = [q.get("key") for q in questions]
+    if len(set(keys)) != len(keys):
+        raise ValidationError({"questions": "Question keys must be unique within the survey."})
+    survey = Survey(
+        key=key,
+        name=name,
+        trigger=trigger,
+        sampling_rate=sampling_rate,
+        active=active,
+    )
+    if cooldown_days is not None:
+        survey.cooldown_days = cooldown_days
+    survey.full_clean()
+    try:
+        with transaction.atomic():
+            survey.save()
+    except IntegrityError:
+        # Lost a race with another request creating the same key.
+        raise ValidationError({"key": "Survey with this Key already exists."}) from None
+    errors = {}
+    rows = []
+    for position, data in enumerate(questions):
+        question = Question(survey=survey, position=position, **data)
+        try:
+            question.full_clean(exclude=["survey"], validate_unique=False)
+        except ValidationError as exc:
+            errors[f"questions[{position}]"] = exc.message_dict
+        rows.append(question)
+    if errors:
+        raise ValidationError(
+            {k: [f"{f}: {'; '.join(m)}" for f, m in v.items()] for k, v in errors.items()}
+        )
+    Question.objects.bulk_create(rows)
+    return survey
+
+
+def display_mark_shown(*, display: Display) -> None:
+    """Record the first time the survey was loaded by the widget or the hosted page."""
+    if display.shown_at is None:
+        now = timezone.now()
+        Display.objects.filter(pk=display.pk, shown_at__isnull=True).update(shown_at=now)
+        display.shown_at = now
+
+
+def _typed_answer(question: Question, value) -> tuple[float | None, str, object]:
+    """Return (numeric_value, text_value, value as stored) or raise ValueError saying why."""
+    kind = question.type
+    if kind == QuestionType.RATING:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 1 <= value <= 5
+            or value != int(value)
+        ):
+            raise ValueError("Answer with a whole number from 1 to 5.")
+        return float(value), "", int(value)
+    if kind == QuestionType.YES_NO:
+        if not isinstance(value, bool):
+            raise ValueError("Answer with true (yes) or false (no).")
+        return (1.0 if value else 0.0), ("yes" if value else "no"), value
+    if kind == QuestionType.SINGLE_CHOICE:
+        if not isinstance(value, str) or value not in question.choices:
+            raise ValueError("Pick one of the offered choices.")
+        return None, value, value
+    if not isinstance(value, str):
+        raise ValueError("Answer with text.")
+    # NUL cannot be stored in PostgreSQL text or jsonb; it carries no meaning in a comment.
+    text = value.replace("\x00", "").strip()
+    if len(text) > MAX_TEXT_ANSWER:
+        raise ValueError(f"Keep the answer to {MAX_TEXT_ANSWER:,} characters or fewer.")
+    return None, text, text
+
+
+def _answers_validated(survey: Survey, answers: object) -> dict[Question, tuple | None]:
+    """Check every answer against its question; all-or-nothing, errors keyed by question."""
+    if not isinstance(answers, dict):
+        raise ApplicationError(
+            "Send answers as an object of question key → value.", field="answers"
+        )
+    questions = {q.key: q for q in survey.questions.all()}
+    errors: dict[str, list[str]] = {}
+    checked: dict[Question, tuple | None] = {}
+    for key, value in answers.items():
+        question = questions.get(key)
+        if question is None:
+            errors[str(key)[:64]] = ["Unknown question."]
+            continue
+        if value is None:
+            checked[question] = None  # skipped / cleared
+            continue
+        try:
+            typed = _typed_answer(question, value)
+            checked[question] = typed if typed[2] != "" else None
+        except ValueError as exc:
+            errors[key] = [str(exc)]
+    if errors:
+        raise ApplicationError(
+            "Some answers are not valid.", extra={"answers": dict(sorted(errors.items()))}
+        )
+    return checked
+
+
+@transaction.atomic
+def response_save(*, display: Display, answers: dict, complete: bool) -> Response:
+    """Save (upsert) the given answers for a display; mark the response finished if `complete`.
+
+    Answers arrive one or a few at a time as the customer goes, so a partial response is kept
+    even if they never finish. Once finished, any further submission is a 409 conflict. An
+    answer of null (or empty text) clears that question.
+    """
+    checked = _answers_validated(display.survey, answers)
+    response, _ = _response_locked(display)
+    if response.finished:
+        raise ApplicationError("This survey has already been answered. Thank you!", status_code=409)
+    stored = dict(response.answers)
+    for question, typed in checked.items():
+        if typed is None:
+            Answer.objects.filter(response=response, question=question).delete()
+            stored.pop(question.key, None)
+            continue
+        numeric_value, text_value, value = typed
+        Answer.objects.update_or_create(
+            response=response,
+            question=question,
+            defaults={"numeric_value": numeric_value, "text_value": text_value},
+        )
+        stored[question.key] = value
+    response.answers = stored
+    response.finished = bool(complete)
+    response.save(update_fields=["answers", "finished", "updated_at"])
+    return response
+
+
+def _response_locked(display: Display) -> tuple[Response, bool]:
+    """The display's response row, created if needed, locked for this transaction."""
+    try:
+        with transaction.atomic():
+            response = Response.objects.create(
+                display=display, survey_id=display.survey_id, offer_id=display.offer_id
+            )
+            return response, True
+    except IntegrityError:
+        return Response.objects.select_for_update().get(display=display), False

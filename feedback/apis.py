@@ -1,0 +1,198 @@
+"""Feedback API: the staff survey list/create, and the public survey + response endpoints.
+
+The public endpoints take no session or cookie (authentication_classes = []), so CSRF does not
+apply and CORS is limited to CORS_ALLOWED_ORIGINS without credentials. The signed token is the
+only credential; they are throttled per token and per client IP.
+"""
+
+import hashlib
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from config.exceptions import ApplicationError
+from feedback import services
+from feedback.models import MAX_CHOICE_LENGTH, MAX_CHOICES, QuestionType, SurveyTrigger
+from feedback.selectors import (
+    rate,
+    survey_display_for_token,
+    survey_public,
+    surveys_with_counts,
+)
+from feedback.tokens import InvalidToken
+
+# One message for malformed, tampered, expired and unknown tokens: nothing to learn from it.
+INVALID_TOKEN_MESSAGE = "This survey link is not valid or has expired."
+
+
+def display_for_token_or_403(token):
+    try:
+        return survey_display_for_token(token)
+    except InvalidToken:
+        raise ApplicationError(INVALID_TOKEN_MESSAGE, status_code=403) from None
+
+
+class SurveyIpThrottle(SimpleRateThrottle):
+    """Per client IP (honours REST_FRAMEWORK["NUM_PROXIES"] behind a proxy)."""
+
+    scope = "survey_ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class SurveyTokenThrottle(SimpleRateThrottle):
+    """Per survey token, whichever IPs it comes from."""
+
+    scope = "survey_token"
+
+    def get_cache_key(self, request, view):
+        token = view.kwargs.get("token")
+        if token is None and isinstance(request.data, dict):
+            token = request.data.get("token")
+        if not isinstance(token, str) or not token:
+            return None
+        ident = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class PlainTextJSONParser(JSONParser):
+    """JSON sent as text/plain: what navigator.sendBeacon posts without a CORS preflight."""
+
+    media_type = "text/plain"
+
+
+class PublicSurveyApiMixin:
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [SurveyIpThrottle, SurveyTokenThrottle]
+
+
+class QuestionSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    type = serializers.ChoiceField(choices=QuestionType.choices)
+    text = serializers.CharField(max_length=300)
+    choices = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_CHOICE_LENGTH),
+        max_length=MAX_CHOICES,
+        required=False,
+        default=list,
+    )
+    metric = serializers.ChoiceField(
+        choices=["csat", "intrusiveness"], required=False, allow_blank=True, default=""
+    )
+    low_label = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    high_label = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+
+
+class SurveyListCreateApi(APIView):
+    """Staff: create a survey, or list surveys with how often they were offered and answered."""
+
+    class InputSerializer(serializers.Serializer):
+        key = serializers.SlugField(max_length=100)
+        name = serializers.CharField(max_length=200)
+        trigger = serializers.ChoiceField(
+            choices=SurveyTrigger.choices, default=SurveyTrigger.OFFER_SHOWN
+        )
+        sampling_rate = serializers.FloatField(min_value=0, max_value=1, default=1.0)
+        cooldown_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+        active = serializers.BooleanField(default=True)
+        questions = QuestionSerializer(many=True, min_length=1, max_length=services.MAX_QUESTIONS)
+
+    class OutputSerializer(serializers.Serializer):
+        key = serializers.CharField()
+        name = serializers.CharField()
+        trigger = serializers.CharField()
+        sampling_rate = serializers.FloatField()
+        cooldown_days = serializers.IntegerField()
+        active = serializers.BooleanField()
+        created_at = serializers.DateTimeField()
+        questions = QuestionSerializer(many=True, source="questions.all")
+        displays = serializers.IntegerField(source="display_count")
+        responses = serializers.IntegerField(source="response_count")
+        finished_responses = serializers.IntegerField(source="finished_count")
+        response_rate = serializers.SerializerMethodField()
+
+        def get_response_rate(self, obj) -> float | None:
+            return rate(obj.finished_count, obj.display_count)
+
+    @extend_schema(responses=OutputSerializer(many=True), operation_id="feedback_surveys_list")
+    def get(self, request):
+        surveys = surveys_with_counts()
+        return Response(self.OutputSerializer(surveys, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        operation_id="feedback_surveys_create",
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        survey = services.survey_create(**serializer.validated_data)
+        survey = surveys_with_counts().get(pk=survey.pk)
+        return Response(self.OutputSerializer(survey).data, status=status.HTTP_201_CREATED)
+
+
+class SurveyPublicApi(PublicSurveyApiMixin, APIView):
+    """Public: the questions a token may answer (and answers already saved, to resume)."""
+
+    class OutputSerializer(serializers.Serializer):
+        class PublicQuestionSerializer(serializers.Serializer):
+            key = serializers.CharField()
+            type = serializers.CharField()
+            text = serializers.CharField()
+            choices = serializers.ListField(child=serializers.CharField())
+            low_label = serializers.CharField()
+            high_label = serializers.CharField()
+
+        trigger = serializers.CharField()
+        about = serializers.CharField(help_text="The offered products' names.")
+        questions = PublicQuestionSerializer(many=True)
+        answers = serializers.DictField()
+        finished = serializers.BooleanField()
+
+    @extend_schema(responses=OutputSerializer, auth=[], operation_id="feedback_survey_for_token")
+    def get(self, request, token: str):
+        display = display_for_token_or_403(token)
+        services.display_mark_shown(display=display)
+        return Response(self.OutputSerializer(survey_public(display=display)).data)
+
+
+class ResponseSaveApi(PublicSurveyApiMixin, APIView):
+    """Public: save answers as the customer goes; `complete: true` marks the response finished."""
+
+    parser_classes = [JSONParser, PlainTextJSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(trim_whitespace=False)
+        answers = serializers.JSONField(
+            default=dict, help_text="{question_key: value}; null clears an answer."
+        )
+        complete = serializers.BooleanField(default=False)
+
+    class OutputSerializer(serializers.Serializer):
+        answers = serializers.DictField()
+        finished = serializers.BooleanField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=OutputSerializer,
+        auth=[],
+        operation_id="feedback_response_save",
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        display = display_for_token_or_403(serializer.validated_data["token"])
+        response = services.response_save(
+            display=display,
+            answers=serializer.validated_data["answers"],
+            complete=serializer.validated_data["complete"],
+        )
+        return Response(self.OutputSerializer(response).data)
