@@ -9,6 +9,7 @@ Validation is hand-written rather than a DRF serializer per event: ingestion is 
 path (see bench/ingest.py) and a serializer per event costs more than the database insert.
 """
 
+import json
 import math
 import re
 import uuid
@@ -71,6 +72,9 @@ MAX_CUSTOMER_ID, MAX_ORDER_ID, MAX_SKU, MAX_CATEGORY = 255, 255, 100, 100
 MAX_DECIMALS = 4
 _AMOUNT_LIMIT = Decimal(10) ** 14
 _QUANTUM = Decimal(1).scaleb(-MAX_DECIMALS)
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 _DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 # Echo a rejected event's id back only when it is short enough to be an id at all.
 _ECHO_MAX = 100
@@ -88,11 +92,11 @@ class Item(NamedTuple):
 class Event(NamedTuple):
     """A validated event, ready to insert."""
 
-    event_id: uuid.UUID
+    event_id: str  # canonical UUID text: lower case with hyphens
     type: str
     customer_id: str
     occurred_at: datetime
-    offer_id: uuid.UUID | None
+    offer_id: str | None
     order_id: str
     amount: Decimal | None
     currency: str
@@ -155,13 +159,16 @@ def _text(value: object, max_length: int, *, required: bool) -> tuple[str, str |
     return value, None
 
 
-def _uuid(value: object) -> tuple[uuid.UUID | None, str | None]:
+def _uuid(value: object) -> tuple[str | None, str | None]:
+    """Canonical UUID text (any spelling uuid.UUID accepts; the usual one without parsing)."""
     if value is None or value == "":
         return None, REQUIRED
     if type(value) is not str or len(value) > 45:
         return None, "Must be a UUID string, e.g. 0b7e4a3c-5d1f-4c2a-9e8b-6f0d1a2b3c4d."
+    if len(value) == 36 and _UUID_RE.fullmatch(value):
+        return value.lower(), None
     try:
-        return uuid.UUID(value), None
+        return str(uuid.UUID(value)), None
     except ValueError:
         return None, "Must be a UUID string, e.g. 0b7e4a3c-5d1f-4c2a-9e8b-6f0d1a2b3c4d."
 
@@ -351,10 +358,8 @@ def _echo_id(raw: object) -> str | None:
     value, error = _text(raw.get("event_id"), _ECHO_MAX, required=True)
     if error:
         return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return value
+    canonical, error = _uuid(value)
+    return value if error else canonical
 
 
 # --- the write ---------------------------------------------------------------------------------
@@ -384,59 +389,61 @@ _ITEM_COLUMNS = (
     "price",
 )
 
-# PostgreSQL: the whole batch as column arrays, one statement, one round trip.
-_PG_INSERT_EVENTS = (
-    f"INSERT INTO {_EVENTS} ({', '.join(_EVENT_COLUMNS)}) "
-    "SELECT e.*, %s, %s FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], "
-    "%s::uuid[], %s::text[], %s::numeric[], %s::text[]) AS e "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id"
+# PostgreSQL: the batch travels as one JSON document and is written by one statement — the
+# events with ON CONFLICT … RETURNING, then the lines of exactly the events that were inserted —
+# so a batch costs one round trip and no per-value parameter adaptation in Python.
+_PG_INSERT = f"""
+WITH batch AS (
+    SELECT (r->>0)::uuid AS event_id, r->>1 AS type, r->>2 AS customer_id,
+           (r->>3)::timestamptz AS occurred_at, (r->>4)::uuid AS offer_id, r->>5 AS order_id,
+           (r->>6)::numeric AS amount, r->>7 AS currency, r->8 AS items
+    FROM jsonb_array_elements(%s::jsonb) AS r
+), inserted AS (
+    INSERT INTO {_EVENTS} ({", ".join(_EVENT_COLUMNS)})
+    SELECT event_id, type, customer_id, occurred_at, offer_id, order_id, amount, currency, %s, %s
+    FROM batch
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id, id
+), lines AS (
+    INSERT INTO {_ITEMS} ({", ".join(_ITEM_COLUMNS)})
+    SELECT inserted.id, batch.type, batch.customer_id, batch.occurred_at, i->>0, i->>1,
+           (i->>2)::integer, (i->>3)::numeric
+    FROM inserted
+    JOIN batch USING (event_id)
+    CROSS JOIN LATERAL jsonb_array_elements(batch.items) AS i
 )
-_PG_INSERT_ITEMS = (
-    f"INSERT INTO {_ITEMS} ({', '.join(_ITEM_COLUMNS)}) "
-    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], "
-    "%s::text[], %s::integer[], %s::numeric[])"
-)
+SELECT event_id FROM inserted
+"""
 
 
-def _insert_postgresql(events: list[Event], api_key_id: str | None, now: datetime) -> dict:
+def _insert_postgresql(events: list[Event], api_key_id: str | None, now: datetime) -> set:
+    document = json.dumps(
+        [
+            (
+                e.event_id,
+                e.type,
+                e.customer_id,
+                e.occurred_at.isoformat(),
+                e.offer_id,
+                e.order_id,
+                None if e.amount is None else str(e.amount),
+                e.currency,
+                [
+                    (i.sku, i.category, i.quantity, None if i.price is None else str(i.price))
+                    for i in e.items
+                ],
+            )
+            for e in events
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _PG_INSERT_EVENTS,
-            [
-                api_key_id,
-                now,
-                [e.event_id for e in events],
-                [e.type for e in events],
-                [e.customer_id for e in events],
-                [e.occurred_at for e in events],
-                [e.offer_id for e in events],
-                [e.order_id for e in events],
-                [e.amount for e in events],
-                [e.currency for e in events],
-            ],
-        )
-        ids = dict(cursor.fetchall())
-        columns: tuple[list, ...] = ([], [], [], [], [], [], [], [])
-        ref, kind, customer, at, sku, category, quantity, price = columns
-        for event in events:
-            pk = ids.get(event.event_id)
-            if pk is None or not event.items:
-                continue
-            for item in event.items:
-                ref.append(pk)
-                kind.append(event.type)
-                customer.append(event.customer_id)
-                at.append(event.occurred_at)
-                sku.append(item.sku)
-                category.append(item.category)
-                quantity.append(item.quantity)
-                price.append(item.price)
-        if ref:
-            cursor.execute(_PG_INSERT_ITEMS, list(columns))
-    return ids
+        cursor.execute(_PG_INSERT, [document, api_key_id, now])
+        return {str(row[0]) for row in cursor.fetchall()}
 
 
-def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime) -> dict:
+def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime) -> set:
     """SQLite (3.35+ for RETURNING): multi-row VALUES, chunked under the bound-parameter limit."""
     fields = {f.column: f for f in OutcomeEvent._meta.concrete_fields}
     prep = [fields[c].get_db_prep_save for c in _EVENT_COLUMNS]
@@ -444,7 +451,7 @@ def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime)
     item_prep = [item_fields[c].get_db_prep_save for c in _ITEM_COLUMNS]
     placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
     per_statement = max(1, connection.features.max_query_params // len(_EVENT_COLUMNS))
-    ids: dict[uuid.UUID, int] = {}
+    ids: dict[str, int] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(events), per_statement):
             chunk = events[start : start + per_statement]
@@ -459,7 +466,7 @@ def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime)
                 params,
             )
             for event_id, pk in cursor.fetchall():
-                ids[event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)] = pk
+                ids[str(uuid.UUID(str(event_id)))] = pk
         item_rows = [
             [
                 p(v, connection)
@@ -479,13 +486,14 @@ def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime)
                 f"VALUES ({', '.join(['%s'] * len(_ITEM_COLUMNS))})",
                 item_rows,
             )
-    return ids
+    return set(ids)
 
 
-def _known_offers(offer_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+def _known_offers(offer_ids: set[str]) -> set[str]:
     if not offer_ids:
         return set()
-    return set(Offer.objects.filter(offer_id__in=offer_ids).values_list("offer_id", flat=True))
+    found = Offer.objects.filter(offer_id__in=offer_ids).values_list("offer_id", flat=True)
+    return {str(offer_id) for offer_id in found}
 
 
 def events_ingest(*, events: list[dict], api_key_id: str | None) -> IngestResult:
@@ -522,7 +530,7 @@ def events_ingest(*, events: list[dict], api_key_id: str | None) -> IngestResult
             rejected.append({"index": index, "errors": errors})
 
     known = _known_offers({e.offer_id for e in cleaned if e is not None and e.offer_id})
-    first_seen: dict[uuid.UUID, int] = {}
+    first_seen: dict[str, int] = {}
     for index, event in enumerate(cleaned):
         if event is None:
             continue
@@ -534,7 +542,7 @@ def events_ingest(*, events: list[dict], api_key_id: str | None) -> IngestResult
     rejected.sort(key=lambda r: r["index"])
 
     to_insert = sorted((cleaned[i] for i in first_seen.values()), key=lambda e: e.event_id)
-    stored: dict = {}
+    stored: set[str] = set()
     if to_insert:
         insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
         with transaction.atomic():
@@ -547,8 +555,8 @@ def events_ingest(*, events: list[dict], api_key_id: str | None) -> IngestResult
             results.append({"event_id": _echo_id(events[index]), "status": "rejected"})
         elif first_seen[event.event_id] == index and event.event_id in stored:
             accepted += 1
-            results.append({"event_id": str(event.event_id), "status": "accepted"})
+            results.append({"event_id": event.event_id, "status": "accepted"})
         else:
             duplicates += 1
-            results.append({"event_id": str(event.event_id), "status": "duplicate"})
+            results.append({"event_id": event.event_id, "status": "duplicate"})
     return IngestResult(accepted, duplicates, rejected, results)
