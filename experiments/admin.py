@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
-from experiments import services
+from experiments import admin_results, services
 from experiments.models import Experiment, Variant
 from experiments.selectors import assignment_counts
 
@@ -67,6 +67,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         "traffic_percent",
         "started_at",
         "live_counts",
+        "results_link",
     ]
     list_filter = ["status", "factor", "trigger"]
     search_fields = ["key", "name", "hypothesis"]
@@ -78,6 +79,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         "ended_at",
         "created_by",
         "live_counts",
+        "results_link",
         "audit_trail",
     ]
     fieldsets = [
@@ -107,7 +109,19 @@ class ExperimentAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Status", {"fields": ["status", "started_at", "ended_at", "created_by", "live_counts"]}),
+        (
+            "Status",
+            {
+                "fields": [
+                    "status",
+                    "started_at",
+                    "ended_at",
+                    "created_by",
+                    "live_counts",
+                    "results_link",
+                ]
+            },
+        ),
         ("Audit trail", {"fields": ["audit_trail"], "classes": ["collapse"]}),
     ]
 
@@ -121,6 +135,13 @@ class ExperimentAdmin(admin.ModelAdmin):
                 if f.name not in editable and f.name not in fields and f.editable
             ]
         return fields
+
+    def get_urls(self):
+        return admin_results.results_urls(self) + super().get_urls()
+
+    @admin.display(description="Results")
+    def results_link(self, obj):
+        return admin_results.results_link(self, obj, "Results")
 
     def save_model(self, request, obj, form, change):
         if not change:

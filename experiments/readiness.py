@@ -310,7 +310,12 @@ def _sample_size(result: dict, cfg: ReadinessSettings) -> Criterion:
     current = current or 0.0
     progress = f"{current:,.0f} of {required:,.0f} planned customers in the smallest variant"
     if current >= required:
-        return Criterion("sample_size", PASS, f"Reached the planned sample: {progress}.")
+        return Criterion(
+            "sample_size",
+            PASS,
+            f"Reached the planned sample: {current:,.0f} customers in the smallest variant "
+            f"({required:,.0f} planned).",
+        )
     if cfg.safe_peeking:
         return Criterion(
             "sample_size",

@@ -1,0 +1,301 @@
+"""Readiness report formats (text, JSON, standalone HTML), charts, the command and admin page."""
+
+import json
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from experiments import charts
+from experiments.models import AnalysisRun, Status
+from experiments.readiness import readiness_for_run
+from experiments.report import render_html, render_json, render_text, report_for
+from tests.experiments.readiness_results import healthy_result
+from tests.factories import ExperimentFactory, VariantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def experiment():
+    experiment = ExperimentFactory(
+        key="pp-email-timing",
+        name="Post-purchase email timing",
+        status=Status.RUNNING,
+        traffic_percent=10.0,
+        started_at=timezone.now(),
+    )
+    VariantFactory(experiment=experiment, key="A", is_control=True, position=0)
+    VariantFactory(
+        experiment=experiment, key="B", position=1, timing={"delay_hours": 24, "window_hours": 48}
+    )
+    return experiment
+
+
+def analysed(experiment, result=None, *, store_readiness=True):
+    run = AnalysisRun.objects.create(
+        experiment=experiment,
+        status=AnalysisRun.RunStatus.SUCCEEDED,
+        result=result or healthy_result(),
+        finished_at=timezone.now(),
+    )
+    if store_readiness:
+        run.readiness = readiness_for_run(run)
+        run.save(update_fields=["readiness"])
+    return run
+
+
+# --- text ----------------------------------------------------------------------------------------
+
+
+def test_text_report_leads_with_the_verdict_and_next_step(experiment):
+    analysed(experiment)
+
+    text = render_text(report_for(experiment))
+
+    lines = text.splitlines()
+    assert lines[0] == "Scale-readiness report: Post-purchase email timing (pp-email-timing)"
+    assert "VERDICT: READY TO SCALE — recommended variant: B" in text
+    assert "Next step: raise traffic from 10 % to 50 %" in text
+    assert "Criteria (9 pass, 0 fail, 0 pending):" in text
+    # One line per criterion with its status word, and the evidence in words.
+    assert sum(1 for line in lines if re.match(r"  . PASS ", line)) == 9
+    assert "B's acceptance rate is 11.8 % vs 9.6 % for A (+2.2 pts" in " ".join(text.split())
+    assert all(len(line) <= 140 for line in lines)
+
+
+def test_text_report_lists_metrics_with_control_marked(experiment):
+    analysed(experiment)
+
+    text = render_text(report_for(experiment))
+
+    assert "acceptance rate" in text
+    assert "A (ctl)" in text
+    assert "+2.2 pts" in text
+    assert "better" in text
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def test_json_report_is_the_stored_readiness(experiment):
+    run = analysed(experiment)
+
+    data = json.loads(render_json(report_for(experiment)))
+
+    assert data == run.readiness
+    assert data["verdict"] == "ready_to_scale"
+
+
+def test_run_without_stored_readiness_is_judged_on_the_fly(experiment):
+    analysed(experiment, store_readiness=False)
+
+    data = json.loads(render_json(report_for(experiment)))
+
+    assert data["verdict"] == "ready_to_scale"
+    assert len(data["criteria"]) == 9
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+def test_standalone_html_has_verdict_criteria_and_four_inline_charts_and_no_cdn(experiment):
+    analysed(experiment)
+
+    html = render_html(report_for(experiment))
+
+    assert html.startswith("<!DOCTYPE html>")
+    assert "Ready to scale" in html
+    assert "raise traffic from 10 % to 50 %" in html
+    assert html.count('id="criterion-') == 9
+    assert html.count('class="chart chart-') == 4
+    for key in ("forest", "cumulative", "weekly_segments", "survey"):
+        assert f'id="chart-{key}"' in html
+    # Standalone: nothing is fetched from elsewhere (no CDN, no scripts, no external CSS).
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    assert "<script" not in html
+    assert "<link" not in html
+
+
+def test_html_shows_why_a_chart_is_missing(experiment):
+    result = healthy_result()
+    result["daily"] = []
+    for m in result["metrics"]:
+        for v in m["variants"]:
+            v.pop("histogram", None)
+    analysed(experiment, result)
+
+    html = render_html(report_for(experiment))
+
+    assert html.count('class="chart chart-') == 2
+    assert "No daily results yet" in html
+    assert "No survey answers yet" in html
+
+
+# --- charts --------------------------------------------------------------------------------------
+
+
+def test_charts_label_control_ci_and_use_the_okabe_ito_palette():
+    result = healthy_result()
+
+    forest = charts.forest_plot(result)
+    cumulative = charts.cumulative_lift_chart(result)
+    weekly = charts.weekly_segment_chart(result)
+    survey = charts.survey_chart(result)
+
+    assert "no change vs A" in forest and "95 % CI" in forest
+    assert "Acceptance rate" in forest and "better than control" in forest
+    assert charts.BETTER.lower() in forest.lower()
+    assert "A (control)" in cumulative and "planned sample reached" in cumulative
+    assert "95 % CI" in cumulative
+    assert "By calendar week" in weekly and "By segment" in weekly and "loyal" in weekly
+    assert "week still running" in weekly
+    assert "A (control)" in survey and "very helpful" in survey and "mean 4.30" in survey
+    for svg in (forest, cumulative, weekly, survey):
+        assert svg.startswith("<svg ")
+        assert 'role="img"' in svg and "aria-label=" in svg
+
+
+def test_forest_plot_marks_a_harm_in_words():
+    result = healthy_result()
+    rr = next(m for m in result["metrics"] if m["metric"] == "return_rate")
+    rr["comparisons"][0].update(
+        difference=0.03, ci_low=0.012, ci_high=0.048, p_value=0.001, p_value_adjusted=0.001
+    )
+    rr["comparisons"][0]["significant"] = True
+
+    svg = charts.forest_plot(result)
+
+    assert "worse than control" in svg
+    assert charts.WORSE.lower() in svg.lower()
+
+
+def test_charts_without_data_return_none_instead_of_failing():
+    assert all(c["svg"] is None for c in charts.all_charts({}))
+    assert all(c["empty"] for c in charts.all_charts(None))
+
+
+# --- management command ------------------------------------------------------------------------
+
+
+def test_command_prints_text_by_default(experiment, capsys):
+    analysed(experiment)
+
+    call_command("readiness_report", "pp-email-timing")
+
+    assert "VERDICT: READY TO SCALE" in capsys.readouterr().out
+
+
+def test_command_writes_html_and_json_files(experiment, tmp_path, capsys):
+    analysed(experiment)
+
+    call_command(
+        "readiness_report", "pp-email-timing", "--format", "html", "--output", tmp_path / "r.html"
+    )
+    call_command(
+        "readiness_report", "pp-email-timing", "--format", "json", "-o", tmp_path / "r.json"
+    )
+
+    assert (tmp_path / "r.html").read_text().count("<svg ") == 4
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "ready_to_scale"
+    assert "Wrote the html readiness report of 'pp-email-timing' (ready_to_scale)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_command_on_a_never_analysed_experiment_says_how_to_run_one(experiment):
+    with pytest.raises(
+        CommandError, match=r"not been analysed.*manage\.py analyze pp-email-timing"
+    ):
+        call_command("readiness_report", "pp-email-timing")
+
+
+def test_command_on_an_unknown_key_is_a_clear_error():
+    with pytest.raises(CommandError, match="No experiment with key 'nope'"):
+        call_command("readiness_report", "nope")
+
+
+def test_command_reports_an_unwritable_output_path(experiment, tmp_path):
+    analysed(experiment)
+
+    with pytest.raises(CommandError, match="Cannot write"):
+        call_command("readiness_report", "pp-email-timing", "-o", tmp_path / "missing" / "r.txt")
+
+
+def test_failed_runs_are_not_reported(experiment):
+    AnalysisRun.objects.create(
+        experiment=experiment, status=AnalysisRun.RunStatus.FAILED, error="boom"
+    )
+
+    with pytest.raises(CommandError, match="not been analysed"):
+        call_command("readiness_report", "pp-email-timing")
+
+
+# --- admin results page ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_logged_in(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+def test_admin_list_and_change_page_link_to_results(admin_client_logged_in, experiment):
+    url = reverse("admin:experiments_experiment_results", args=[experiment.pk])
+
+    changelist = admin_client_logged_in.get(reverse("admin:experiments_experiment_changelist"))
+    change = admin_client_logged_in.get(
+        reverse("admin:experiments_experiment_change", args=[experiment.pk])
+    )
+
+    assert f'href="{url}"' in changelist.content.decode()
+    assert f'href="{url}"' in change.content.decode()
+
+
+def test_admin_results_page_shows_verdict_criteria_and_charts(admin_client_logged_in, experiment):
+    analysed(experiment)
+    url = reverse("admin:experiments_experiment_results", args=[experiment.pk])
+
+    response = admin_client_logged_in.get(url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Ready to scale — recommended variant: B" in html
+    assert html.count('id="criterion-') == 9
+    assert html.count('class="chart chart-') == 4
+    assert "Download as HTML" in html
+
+
+def test_admin_results_page_without_analysis_says_how_to_run_one(
+    admin_client_logged_in, experiment
+):
+    url = reverse("admin:experiments_experiment_results", args=[experiment.pk])
+
+    response = admin_client_logged_in.get(url)
+
+    assert response.status_code == 200
+    assert "Not analysed yet" in response.content.decode()
+    assert "manage.py analyze pp-email-timing" in response.content.decode()
+
+
+def test_admin_results_download_is_the_standalone_page(admin_client_logged_in, experiment):
+    analysed(experiment)
+    url = reverse("admin:experiments_experiment_results", args=[experiment.pk])
+
+    response = admin_client_logged_in.get(url + "?download=html")
+
+    assert response["Content-Disposition"] == (
+        'attachment; filename="pp-email-timing-readiness.html"'
+    )
+    assert response.content.decode().startswith("<!DOCTYPE html>")
+
+
+def test_admin_results_page_needs_a_staff_login(client, experiment):
+    url = reverse("admin:experiments_experiment_results", args=[experiment.pk])
+
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
