@@ -7,6 +7,7 @@ from experiments.apis.experiments import (
     ExperimentListCreateApi,
     ExperimentTransitionApi,
 )
+from experiments.apis.readiness import ExperimentReadinessApi
 
 urlpatterns = [
     path("assignments", AssignmentCreateApi.as_view(), name="assignment-create"),
@@ -27,5 +28,10 @@ urlpatterns = [
         "experiments/<slug:key>/stop",
         ExperimentTransitionApi.as_view(action="stop"),
         name="experiment-stop",
+    ),
+    path(
+        "experiments/<slug:key>/readiness",
+        ExperimentReadinessApi.as_view(),
+        name="experiment-readiness",
     ),
 ]
