@@ -202,7 +202,7 @@ def offer_create(
     now = timezone.now()
     occurred_at = context.get("occurred_at") or now
     if occurred_at - now > MAX_FUTURE_SKEW:
-        raise ValidationError({"context": {"occurred_at": ["Must not be in the future."]}})
+        raise ValidationError({"occurred_at": ["The moment cannot be in the future."]})
     snapshot = catalog()
     given = list(dict.fromkeys(context.get("skus") or []))
     unknown = [s for s in given if s not in snapshot.categories]

@@ -1,5 +1,6 @@
 """Storefront API: POST /api/v1/offers — one offer at a cross-sell moment."""
 
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -14,7 +15,7 @@ from experiments.apikeys import StorefrontApiMixin
 from experiments.apis.assignments import CustomerIdField, FlatAttributesField
 from experiments.moments import Trigger
 from recommendations.apis.products import RecommendedProductSerializer
-from recommendations.offers import offer_create
+from recommendations.offers import MAX_FUTURE_SKEW, offer_create
 
 
 def _sku() -> serializers.CharField:
@@ -43,6 +44,11 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
             usage_percent = serializers.FloatField(
                 min_value=0, max_value=100, required=False, help_text="usage_milestone: 0–100."
             )
+
+            def validate_occurred_at(self, value):
+                if value - timezone.now() > MAX_FUTURE_SKEW:
+                    raise serializers.ValidationError("The moment cannot be in the future.")
+                return value
 
         customer_id = CustomerIdField()
         trigger = serializers.ChoiceField(choices=Trigger.choices)
