@@ -75,7 +75,8 @@ _QUANTUM = Decimal(1).scaleb(-MAX_DECIMALS)
 _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_INTEGER_RE = re.compile(r"[+-]?[0-9]{1,9}")
+_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 # Echo a rejected event's id back only when it is short enough to be an id at all.
 _ECHO_MAX = 100
 
@@ -206,7 +207,7 @@ def _quantity(value: object) -> tuple[int, str | None]:
     if kind is int:
         quantity = value
     elif (kind is float and value.is_integer()) or (
-        kind is str and 0 < len(value) <= 9 and value.isascii() and value.isdigit()
+        kind is str and len(value) <= 10 and _INTEGER_RE.fullmatch(value)
     ):
         quantity = int(value)
     else:
