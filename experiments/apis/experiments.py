@@ -1,5 +1,6 @@
 """Staff API: experiments (create, list, detail, update, start/pause/stop)."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -150,6 +151,18 @@ def _fields_from(validated: dict) -> dict:
     return fields
 
 
+def _slice_errors_renamed(exc: ValidationError) -> ValidationError:
+    """The API takes `layer_slice`; report the model's layer_start/layer_end errors under it."""
+    if not hasattr(exc, "error_dict"):
+        return exc
+    errors = exc.message_dict
+    moved = [m for name in ("layer_start", "layer_end") for m in errors.pop(name, [])]
+    if not moved:
+        return exc
+    errors["layer_slice"] = list(dict.fromkeys(moved))
+    return ValidationError(errors)
+
+
 def _get_or_404(key: str) -> Experiment:
     experiment = experiment_get(key)
     if experiment is None:
@@ -168,8 +181,11 @@ class ExperimentListCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         fields = _fields_from(serializer.validated_data)
         if Experiment.objects.filter(key=fields["key"]).exists():
-            raise services.ValidationError({"key": ["An experiment with this key exists."]})
-        experiment = services.experiment_create(actor=request.user, **fields)
+            raise ValidationError({"key": ["An experiment with this key exists."]})
+        try:
+            experiment = services.experiment_create(actor=request.user, **fields)
+        except ValidationError as exc:
+            raise _slice_errors_renamed(exc) from exc
         return Response(
             ExperimentOutputSerializer(experiment_get(experiment.key)).data,
             status=status.HTTP_201_CREATED,
@@ -188,8 +204,11 @@ class ExperimentDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         fields = _fields_from(serializer.validated_data)
         if "key" in fields and fields.pop("key") != experiment.key:
-            raise services.ValidationError({"key": ["The key of an experiment cannot change."]})
-        services.experiment_update(experiment=experiment, actor=request.user, **fields)
+            raise ValidationError({"key": ["The key of an experiment cannot change."]})
+        try:
+            services.experiment_update(experiment=experiment, actor=request.user, **fields)
+        except ValidationError as exc:
+            raise _slice_errors_renamed(exc) from exc
         return Response(ExperimentOutputSerializer(experiment_get(key)).data)
 
 
