@@ -8,7 +8,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
 from experiments import admin_results, services
-from experiments.models import Experiment, Variant
+from experiments.models import Experiment, Status, Variant
 from experiments.selectors import assignment_counts
 
 
@@ -20,11 +20,13 @@ class VariantFormSet(BaseInlineFormSet):
         if any(self.errors):
             return
         experiment = self.instance
-        if experiment.pk and experiment.is_locked and self.has_changed():
-            raise ValidationError(
-                "Variants and weights are locked once an experiment has started; "
-                "create a new experiment to test a different setup."
-            )
+        if experiment.pk and experiment.is_locked:
+            if self.has_changed():
+                raise ValidationError(
+                    "Variants and weights are locked once an experiment has started; "
+                    "create a new experiment to test a different setup."
+                )
+            return  # shown read-only, so the forms carry no variant fields to re-check
         rows = [
             {f: form.cleaned_data.get(f) for f in services.VARIANT_FIELDS}
             for form in self.forms
@@ -128,7 +130,11 @@ class ExperimentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
         if obj and obj.is_locked:
-            editable = services.EDITABLE_WHILE_STARTED
+            editable = (
+                services.EDITABLE_WHILE_STARTED
+                if obj.status in (Status.RUNNING, Status.PAUSED)
+                else services.EDITABLE_WHEN_ENDED
+            )
             fields += [
                 f.name
                 for f in Experiment._meta.fields
