@@ -280,6 +280,8 @@ class OutcomeEvent(models.Model):
     # Four decimals: ISO 4217 minor units go up to 4 (BHD/KWD/OMR 3, CLF/UYW 4).
     amount = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")
+    # Which storefront key sent the event. Not indexed: it is read for audits, while every
+    # index costs each insert on this write-heavy table.
     api_key = models.ForeignKey(
         "rest_framework_api_key.APIKey",
         null=True,
@@ -287,6 +289,7 @@ class OutcomeEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     received_at = models.DateTimeField(auto_now_add=True)
 

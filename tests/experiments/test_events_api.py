@@ -385,6 +385,19 @@ def test_numbers_as_strings_are_read_as_numbers(storefront):
     assert (item.quantity, item.price) == (2, Decimal("9.995"))
 
 
+def test_text_is_stored_exactly_as_sent(storefront):
+    tricky = 'c "quoted" \\ back\\slash, ü, 🎁, \u200c, \n, \'; DROP TABLE x; --'
+    event = order(customer_id=tricky, order_id=tricky, items=[{"sku": tricky, "category": "ß"}])
+    event["amount"], event["currency"] = "1.00", "EUR"
+
+    assert _post(storefront, [event]).json()["accepted"] == 1
+
+    stored = OutcomeEvent.objects.get()
+    assert (stored.customer_id, stored.order_id) == (tricky, tricky)
+    item = EventItem.objects.get()
+    assert (item.sku, item.category, item.customer_id) == (tricky, "ß", tricky)
+
+
 def test_unknown_fields_are_ignored(storefront):
     event = shown(channel="email", extra={"nested": [1, 2, {"x": None}]})
 
