@@ -20,6 +20,11 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     adjusted: list[float | None] = [None] * len(p_values)
     if not present:
         return adjusted
+    if len(present) == 1:
+        # One test: Holm is the identity. statsmodels' Holm branch runs gc.collect() on every
+        # call, which costs tenths of a second in a large process, so skip the call.
+        adjusted[present[0]] = float(p_values[present[0]])
+        return adjusted
     _, corrected, _, _ = multipletests([float(p_values[i]) for i in present], method="holm")
     for i, p in zip(present, corrected, strict=True):
         adjusted[i] = float(p)

@@ -54,3 +54,9 @@ def test_apply_holm_leaves_missing_p_values_insignificant():
     )
     (result,) = apply_holm([empty])
     assert result.p_value_adjusted is None and result.significant is False
+
+
+def test_a_single_test_is_not_adjusted():
+    # Holm with one test leaves its p-value unchanged (statsmodels agrees).
+    assert holm([0.0312]) == [pytest.approx(0.0312, rel=1e-12)]
+    assert holm([None, 0.7, None]) == [None, pytest.approx(0.7, rel=1e-12), None]
