@@ -8,13 +8,20 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.models import APIKey
 
 _KEYWORD = "Api-Key"
-_cache: dict[str, tuple[float, "StorefrontClient"]] = {}
+# sha256(key) -> (when cached, the client, when the key expires or None)
+_cache: dict[str, tuple[float, "StorefrontClient", datetime | None]] = {}
+# Keys are "<8-char prefix>.<32-char secret>"; anything far longer or with control characters
+# is not a key (and NUL could not even be sent to PostgreSQL).
+_MAX_KEY_LENGTH = 200
 _lock = threading.Lock()
 
 
@@ -37,28 +44,42 @@ def _ttl() -> float:
     return float(getattr(settings, "OFFERLAB_API_KEY_CACHE_SECONDS", 5))
 
 
-def forget_cached_keys() -> None:
+def _clear_cache() -> None:
     with _lock:
         _cache.clear()
 
 
+def forget_cached_keys() -> None:
+    """Drop cached keys now and, inside a transaction, again once it commits.
+
+    The second clear drops an entry a concurrent request cached from the old row in between.
+    """
+    _clear_cache()
+    if connection.in_atomic_block:
+        transaction.on_commit(_clear_cache)
+
+
 def client_for_key(raw_key: str) -> StorefrontClient | None:
+    """The storefront a key belongs to; None for unknown, revoked or expired keys."""
+    if len(raw_key) > _MAX_KEY_LENGTH or not raw_key.isprintable():
+        return None
     digest = hashlib.sha256(raw_key.encode()).hexdigest()
     now = time.monotonic()
     hit = _cache.get(digest)
-    if hit and now - hit[0] < _ttl():
+    if hit and now - hit[0] < _ttl() and (hit[2] is None or timezone.now() < hit[2]):
         return hit[1]
     try:
         api_key = APIKey.objects.get_from_key(raw_key)
     except APIKey.DoesNotExist:
         return None
-    if not api_key.is_valid(raw_key):
+    # get_from_key checks the hash and revocation, not the expiry date the admin sets.
+    if api_key.has_expired:
         return None
     client = StorefrontClient(api_key_id=api_key.id, name=api_key.name)
     with _lock:
         if len(_cache) > 10_000:
             _cache.clear()
-        _cache[digest] = (now, client)
+        _cache[digest] = (now, client, api_key.expiry_date)
     return client
 
 
