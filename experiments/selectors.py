@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Count, QuerySet
 
 from experiments.models import AnalysisRun, Assignment, Experiment, Status
@@ -125,13 +126,23 @@ class _ConfigCache:
 _configs = _ConfigCache()
 
 
-def invalidate_experiment_configs() -> None:
-    """Called on every experiment/variant change, in this and (via the cache) other processes."""
+def _bump_generation() -> None:
     try:
         cache.incr(_GENERATION_KEY)
     except ValueError:
         cache.set(_GENERATION_KEY, 1, timeout=None)
     _configs.clear()
+
+
+def invalidate_experiment_configs() -> None:
+    """Called on every experiment/variant change, in this and (via the cache) other processes.
+
+    Inside a transaction the generation moves again on commit: a process that reloaded in
+    between read the old rows, and would otherwise keep them until the snapshot expires.
+    """
+    _bump_generation()
+    if connection.in_atomic_block:
+        transaction.on_commit(_bump_generation)
 
 
 def experiment_config(key: str) -> ExperimentConfig | None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from scipy.stats import binomtest, chisquare
 
@@ -335,3 +335,24 @@ def test_targeting_runs_before_traffic_so_untargeted_customers_are_never_stored(
     for i in range(200):
         assert _assign("targeted", f"c-{i}", country="SE").reason == "not_targeted"
     assert not Assignment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_config_read_by_a_request_during_the_start_transaction_is_refreshed_on_commit():
+    if connection.vendor != "postgresql":
+        require_services("a concurrent reader during a write needs PostgreSQL (set DATABASE_URL)")
+    experiment = running_experiment("pp-timing")
+    services.experiment_transition(experiment=experiment, action="pause")
+    seen = []
+
+    def concurrent_request() -> None:
+        seen.append(experiment_config("pp-timing").status)  # the committed row: paused
+        connections.close_all()
+
+    with transaction.atomic():
+        services.experiment_transition(experiment=experiment, action="start")
+        reader = threading.Thread(target=concurrent_request)
+        reader.start()
+        reader.join(timeout=30)
+    assert seen == ["paused"]
+    assert experiment_config("pp-timing").status == "running"
