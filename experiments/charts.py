@@ -23,8 +23,12 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import ScaledTranslation
 
 from experiments.readiness import metric_label
+
+# Bump when the drawings change, so cached SVGs of older runs are redrawn.
+CHARTS_VERSION = 1
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -312,7 +316,7 @@ def forest_plot(result: dict) -> str | None:
             color=CONTROL,
         )
         ax.xaxis.set_major_formatter(lambda v, _: f"{_fmt_signed(v, 0)} %")
-        ax.set_title("Effect of each variant on every metric", pad=18)
+        ax.set_title("Effect of each variant on every metric", pad=40)
         handles = [
             Line2D(
                 [],
@@ -330,9 +334,12 @@ def forest_plot(result: dict) -> str | None:
         if handles:
             ax.legend(
                 handles=handles,
-                loc="upper center",
-                bbox_to_anchor=(0.5, -0.12 - 0.5 / height),
+                loc="lower left",
+                bbox_to_anchor=(0.0, 1.0),
+                # Just above the axes, below the title, whatever the figure's height.
+                bbox_transform=ax.transAxes + ScaledTranslation(0, 4 / 72, fig.dpi_scale_trans),
                 ncol=len(handles),
+                borderaxespad=0,
             )
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.6)
         ax.set_axisbelow(True)
@@ -540,7 +547,7 @@ def weekly_segment_chart(result: dict) -> str | None:
                 with contextlib.suppress(ValueError):
                     label = f"{label}\n{date.fromisoformat(start[:10]):%d %b}"
             if not week.get("complete"):
-                label += "\n(running)"
+                label += "\n(partial)"
             weeks.append((label, rows))
     segments = [
         (str(s.get("segment")), entries(s.get("metrics")))
@@ -586,7 +593,7 @@ def weekly_segment_chart(result: dict) -> str | None:
                     facecolor="white",
                     edgecolor="#555555",
                     hatch="///",
-                    label="week still running",
+                    label="partial week (not counted)",
                 )
             )
         fig.legend(

@@ -446,8 +446,13 @@ def _consistency(result: dict, cfg: ReadinessSettings, variant: str) -> Criterio
         return Criterion(
             "consistency",
             PASS,
-            f"{variant} improved the {label} in all {len(seen)} complete "
-            f"{'week' if len(seen) == 1 else 'weeks'} ({shown}).",
+            f"{variant} improved the {label} in "
+            + (
+                "the only complete week"
+                if len(seen) == 1
+                else f"each of {len(seen)} complete weeks"
+            )
+            + f" ({shown}).",
         )
     return Criterion(
         "consistency",

@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
 from django.template.loader import render_to_string
 
 from experiments import charts
@@ -30,6 +31,7 @@ from experiments.readiness import (
 from experiments.selectors import latest_analysis
 
 FORMATS = ("text", "json", "html")
+CHART_CACHE_SECONDS = 7 * 24 * 3600
 
 CRITERION_LABELS = {
     "min_duration": "Ran long enough",
@@ -172,6 +174,14 @@ def _comparison_verdict(metric: dict, comparison: dict) -> str:
     return "better" if better else "worse"
 
 
+def charts_for_run(run: AnalysisRun) -> list[dict]:
+    """The run's charts; a run's result never changes, so they are drawn once and cached."""
+    if run.pk is None:
+        return charts.all_charts(run.result)
+    key = f"offerlab:readiness-charts:{run.pk}:{charts.CHARTS_VERSION}"
+    return cache.get_or_set(key, lambda: charts.all_charts(run.result), CHART_CACHE_SECONDS)
+
+
 def context_for(report: Report, *, with_charts: bool = True) -> dict:
     """Everything the text and HTML renderings show."""
     result = report.result
@@ -201,7 +211,7 @@ def context_for(report: Report, *, with_charts: bool = True) -> dict:
         "criteria": criteria,
         "counts": {s: sum(c["status"] == s for c in criteria) for s in STATUS_LABELS},
         "metric_rows": metric_rows(result),
-        "charts": charts.all_charts(result) if with_charts else [],
+        "charts": charts_for_run(report.run) if with_charts else [],
         "analysed_at": _when(report.run.finished_at or result.get("computed_at")),
         "window_start": _day(window.get("start")),
         "window_end": _day(window.get("end")),
@@ -252,7 +262,7 @@ def render_text(report: Report, *, width: int = 100) -> str:
     if rows:
         lines += ["", "Metrics (each variant vs the control; p after Holm correction):"]
         header = (
-            f"  {'metric':<24} {'variant':<12} {'customers':>9} {'value':>9} "
+            f"  {'metric':<27} {'variant':<12} {'customers':>9} {'value':>9} "
             f"{'difference':>10} {'95 % CI':>19} {'p':>7}  verdict"
         )
         lines += [header, "  " + "-" * (len(header) - 2)]
@@ -260,7 +270,7 @@ def render_text(report: Report, *, width: int = 100) -> str:
             name = row["metric"] if row["first"] else ""
             variant = row["variant"] + (" (ctl)" if row["is_control"] else "")
             lines.append(
-                f"  {name:<24} {variant:<12} {row['n']:>9} {row['value']:>9} "
+                f"  {name:<27} {variant:<12} {row['n']:>9} {row['value']:>9} "
                 f"{row['difference']:>10} {row['ci']:>19} {row['p']:>7}  {row['verdict']}".rstrip()
             )
     lines += ["", "Charts: the experiment's Results page in admin, or export them with"]

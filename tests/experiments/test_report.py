@@ -151,7 +151,7 @@ def test_charts_label_control_ci_and_use_the_okabe_ito_palette():
     assert "A (control)" in cumulative and "planned sample reached" in cumulative
     assert "95 % CI" in cumulative
     assert "By calendar week" in weekly and "By segment" in weekly and "loyal" in weekly
-    assert "week still running" in weekly
+    assert "partial week (not counted)" in weekly
     assert "A (control)" in survey and "very helpful" in survey and "mean 4.30" in survey
     for svg in (forest, cumulative, weekly, survey):
         assert svg.startswith("<svg ")
