@@ -44,6 +44,8 @@ def make_survey(*, key: str = "post-offer", with_text: bool = True, **fields) ->
         type="rating",
         text="How helpful was this suggestion?",
         metric="csat",
+        low_label="Not helpful",
+        high_label="Very helpful",
         position=0,
     )
     Question.objects.create(
