@@ -153,6 +153,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Reverse proxies in front of the app; the client IP for throttles is then read from
+    # X-Forwarded-For (unset: DRF's default, 0: always the socket's address).
+    "NUM_PROXIES": env.int("OFFERLAB_TRUSTED_PROXIES", default=None),
     "DEFAULT_THROTTLE_RATES": {
         "storefront": env.str("OFFERLAB_STOREFRONT_RATE", default="20000/min"),
         "survey_token": env.str("OFFERLAB_SURVEY_TOKEN_RATE", default="30/min"),
