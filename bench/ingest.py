@@ -363,6 +363,8 @@ def main() -> None:
     print(f"raw psycopg executemany:   {raw_rate:>10,.0f} events/s  ({raw_seconds:.2f} s)")
     print(f"ratio API / raw:           {api_rate / raw_rate:>10.2f}×")
     print("targets: ≥ 15,000 events/s through the API and ≥ 0.30× raw")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end: {load} (on {os.cpu_count()} CPUs; others' work counts too)")
 
 
 if __name__ == "__main__":

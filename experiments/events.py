@@ -367,6 +367,7 @@ def _echo_id(raw: object) -> str | None:
 
 _EVENTS = OutcomeEvent._meta.db_table
 _ITEMS = EventItem._meta.db_table
+_OFFERS = Offer._meta.db_table
 _EVENT_COLUMNS = (
     "event_id",
     "type",
@@ -491,8 +492,17 @@ def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime)
 
 
 def _known_offers(offer_ids: set[str]) -> set[str]:
+    """The ids among `offer_ids` (canonical UUID text) that name a served offer."""
     if not offer_ids:
         return set()
+    if connection.vendor == "postgresql":
+        # One array literal instead of one adapted parameter per id (ids are hex and '-').
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT offer_id FROM {_OFFERS} WHERE offer_id = ANY(%s::uuid[])",
+                ["{" + ",".join(offer_ids) + "}"],
+            )
+            return {str(row[0]) for row in cursor.fetchall()}
     found = Offer.objects.filter(offer_id__in=offer_ids).values_list("offer_id", flat=True)
     return {str(offer_id) for offer_id in found}
 
