@@ -150,12 +150,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "config.schema.OfferlabAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # Reverse proxies in front of the app; the client IP for throttles is then read from
-    # X-Forwarded-For (unset: DRF's default, 0: always the socket's address).
-    "NUM_PROXIES": env.int("OFFERLAB_TRUSTED_PROXIES", default=None),
     "DEFAULT_THROTTLE_RATES": {
         "storefront": env.str("OFFERLAB_STOREFRONT_RATE", default="20000/min"),
         "survey_token": env.str("OFFERLAB_SURVEY_TOKEN_RATE", default="30/min"),
@@ -174,13 +171,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        "MetricEnum": "experiments.models.Metric",
-        "ExperimentStatusEnum": "experiments.models.Status",
-        "RelationStatusEnum": "recommendations.models.RelationStatus",
-        "TriggerEnum": "experiments.moments.Trigger",
-        "SurveyTriggerEnum": "feedback.models.SurveyTrigger",
-    },
+    "ENUM_NAME_OVERRIDES": {"MetricEnum": "experiments.models.Metric"},
 }
 
 # --- Celery --------------------------------------------------------------------------------------
@@ -245,6 +236,7 @@ OFFERLAB_SURVEY_TOKEN_MAX_AGE_DAYS = env.int("OFFERLAB_SURVEY_TOKEN_MAX_AGE_DAYS
 OFFERLAB_SURVEY_DEFAULT_COOLDOWN_DAYS = env.int("OFFERLAB_SURVEY_DEFAULT_COOLDOWN_DAYS", default=30)
 OFFERLAB_PUBLIC_BASE_URL = env.str("OFFERLAB_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 OFFERLAB_CSAT_FLOOR = env.float("OFFERLAB_CSAT_FLOOR", default=4.0)
+OFFERLAB_MIN_SURVEY_ANSWERS = env.int("OFFERLAB_MIN_SURVEY_ANSWERS", default=20)
 OFFERLAB_SRM_THRESHOLD = env.float("OFFERLAB_SRM_THRESHOLD", default=0.001)
 OFFERLAB_CUPED_PRE_PERIOD_DAYS = env.int("OFFERLAB_CUPED_PRE_PERIOD_DAYS", default=14)
 OFFERLAB_SEGMENT_ATTRIBUTE = env.str("OFFERLAB_SEGMENT_ATTRIBUTE", default="segment")

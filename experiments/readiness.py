@@ -804,7 +804,7 @@ def settings_for(experiment, result: dict | None = None) -> ReadinessSettings:
         safe_peeking=bool(experiment.safe_peeking),
         alpha=float(experiment.alpha),
         csat_floor=float(settings.OFFERLAB_CSAT_FLOOR),
-        min_survey_answers=int(getattr(settings, "OFFERLAB_MIN_SURVEY_ANSWERS", 20)),
+        min_survey_answers=int(settings.OFFERLAB_MIN_SURVEY_ANSWERS),
         primary_metric=experiment.primary_metric,
         guardrail_metrics=guardrails,
     )

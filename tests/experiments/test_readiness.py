@@ -576,3 +576,22 @@ def test_readiness_for_run_uses_the_experiment_settings_and_csat_floor(settings)
     readiness = readiness_for_run(run)
     assert criterion(readiness, "customer_feedback")["status"] == "fail"
     assert readiness["verdict"] == "keep_testing"
+
+
+@pytest.mark.django_db
+def test_readiness_for_run_needs_the_configured_number_of_survey_answers(settings):
+    from experiments.models import AnalysisRun
+    from tests.factories import running_experiment
+
+    run = AnalysisRun.objects.create(
+        experiment=running_experiment("pp-email-timing"),
+        status=AnalysisRun.RunStatus.SUCCEEDED,
+        result=healthy_result(),  # 150 answers per arm
+    )
+    settings.OFFERLAB_MIN_SURVEY_ANSWERS = 200
+
+    c = criterion(readiness_for_run(run), "customer_feedback")
+
+    assert c["status"] == "pending"
+    assert "Only 150 survey answers" in c["detail"]
+    assert "at least 200" in c["detail"]

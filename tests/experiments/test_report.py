@@ -11,7 +11,7 @@ from django.utils import timezone
 from experiments import charts
 from experiments.models import AnalysisRun, Status
 from experiments.readiness import readiness_for_run
-from experiments.report import render_html, render_json, render_text, report_for
+from experiments.report import context_for, render_html, render_json, render_text, report_for
 from tests.experiments.readiness_results import healthy_result
 from tests.factories import ExperimentFactory, VariantFactory
 
@@ -299,3 +299,17 @@ def test_admin_results_page_needs_a_staff_login(client, experiment):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_charts_of_a_run_are_drawn_once_and_then_served_from_cache(experiment, monkeypatch):
+    run = analysed(experiment)
+    drawn = []
+    original = charts.all_charts
+    monkeypatch.setattr(charts, "all_charts", lambda result: drawn.append(1) or original(result))
+
+    first = context_for(report_for(experiment))["charts"]
+    second = context_for(report_for(experiment))["charts"]
+
+    assert len(drawn) == 1
+    assert [c["svg"] for c in first] == [c["svg"] for c in second]
+    assert run.pk == report_for(experiment).run.pk
