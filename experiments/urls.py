@@ -1,5 +1,6 @@
 from django.urls import path
 
+from experiments.apis.analysis import AnalysisJobApi, AnalysisRequestApi, AnalysisResultsApi
 from experiments.apis.assignments import AssignmentCreateApi
 from experiments.apis.events import EventBatchCreateApi
 from experiments.apis.experiments import (
@@ -29,6 +30,13 @@ urlpatterns = [
         ExperimentTransitionApi.as_view(action="stop"),
         name="experiment-stop",
     ),
+    path("experiments/<slug:key>/analyze", AnalysisRequestApi.as_view(), name="analysis-request"),
+    path(
+        "experiments/<slug:key>/analyses/<int:job_id>",
+        AnalysisJobApi.as_view(),
+        name="analysis-job",
+    ),
+    path("experiments/<slug:key>/results", AnalysisResultsApi.as_view(), name="analysis-results"),
     path(
         "experiments/<slug:key>/readiness",
         ExperimentReadinessApi.as_view(),
