@@ -150,9 +150,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.OfferlabAutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Reverse proxies in front of the app; the client IP for throttles is then read from
+    # X-Forwarded-For (unset: DRF's default, 0: always the socket's address).
+    "NUM_PROXIES": env.int("OFFERLAB_TRUSTED_PROXIES", default=None),
     "DEFAULT_THROTTLE_RATES": {
         "storefront": env.str("OFFERLAB_STOREFRONT_RATE", default="20000/min"),
         "survey_token": env.str("OFFERLAB_SURVEY_TOKEN_RATE", default="30/min"),
@@ -171,7 +174,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"MetricEnum": "experiments.models.Metric"},
+    "ENUM_NAME_OVERRIDES": {
+        "MetricEnum": "experiments.models.Metric",
+        "ExperimentStatusEnum": "experiments.models.Status",
+        "RelationStatusEnum": "recommendations.models.RelationStatus",
+        "TriggerEnum": "experiments.moments.Trigger",
+        "SurveyTriggerEnum": "feedback.models.SurveyTrigger",
+    },
 }
 
 # --- Celery --------------------------------------------------------------------------------------
