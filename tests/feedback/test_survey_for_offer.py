@@ -1,13 +1,17 @@
 """survey_for_offer: which served offers carry a survey, and what the Display records."""
 
+import threading
+import time
 from urllib.parse import urlparse
 
 import pytest
+from django.db import connection, transaction
 from django.test import override_settings
 
 from feedback.models import Display
 from feedback.services import survey_for_offer
 from feedback.tokens import survey_token_read
+from tests.conftest import require_services
 from tests.factories import running_experiment
 from tests.feedback.conftest import days_ago, make_offer, make_survey
 
@@ -108,3 +112,36 @@ def test_sampling_decision_is_deterministic_per_offer():
     survey.save()
     Display.objects.all().delete()
     assert not any(survey_for_offer(offer=o) for o in offers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_offers_served_at_once_to_one_customer_get_one_survey():
+    """The cooldown holds under concurrency: the per-customer lock serialises the decision."""
+    if connection.vendor != "postgresql":
+        require_services("concurrent transactions need PostgreSQL (set DATABASE_URL)")
+    make_survey(key="race")
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def serve():
+        try:
+            with transaction.atomic():
+                offer = make_offer(customer_id="dana")
+                barrier.wait(timeout=10)
+                results.append(survey_for_offer(offer=offer))
+                # Keep the transaction open so an unlocked check would miss the other's row.
+                time.sleep(0.3)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=serve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert not errors
+    assert sum(r is not None for r in results) == 1
+    assert Display.objects.filter(customer_id="dana").count() == 1
