@@ -4,12 +4,14 @@ One request, in order:
 1. the moment's window (and, for browse / usage milestones, proof the moment happened) — no
    database work when the request is already too late;
 2. in one transaction: the customer's variant in the first running experiment on the trigger
-   they are assigned into (sticky, shared with POST /api/v1/assignments), the ranked products,
-   the frequency caps (a per-customer row locked by the statement that records the offer), the
-   Offer row and its survey. Any "no offer" outcome rolls the whole transaction back, so a
-   refused request leaves no assignment, no cap use and no exposure behind.
+   they are assigned into (sticky, shared with POST /api/v1/assignments), the frequency caps
+   (a per-customer row locked by the statement that records the offer, which also reads the
+   customer's past purchases), the ranked products, the Offer row and its survey. Any "no
+   offer" outcome rolls the whole transaction back, so a refused request leaves no assignment,
+   no cap use and no exposure behind.
 """
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from experiments.models import Channel
+from experiments.models import Channel, EventType
 from experiments.moments import (
     DEFAULT_STRATEGY,
     Trigger,
@@ -37,7 +39,6 @@ from recommendations.selectors import (
     catalog,
     order_skus,
     rank_recommendations,
-    skus_bought,
     views_count,
 )
 
@@ -90,14 +91,23 @@ def render_message(template: Mapping[str, str], names: Sequence[str]) -> dict[st
     return rendered
 
 
+# One round trip on the hot path: lock-and-append the cap ledger, and read the customer's past
+# purchases (for the exclusions) in the same statement. JSON aggregation works on both backends.
 _CAP_SQL = (
     "INSERT INTO recommendations_customercap (customer_id, served, updated_at) "
     "VALUES (%s, %s, %s) "
     "ON CONFLICT (customer_id) DO UPDATE SET "
     "served = recommendations_customercap.served || excluded.served, "
     "updated_at = excluded.updated_at "
-    "RETURNING served"
+    "RETURNING served, (SELECT {agg}(DISTINCT sku) FROM experiments_eventitem "
+    "WHERE customer_id = %s AND type = %s)"
 )
+
+
+@dataclass(frozen=True)
+class CapCheck:
+    allowed: bool
+    bought: frozenset[str]  # every sku in the customer's orders (order_placed events)
 
 
 def _parse_served(served: str) -> list[tuple[int, str]]:
@@ -109,31 +119,42 @@ def _parse_served(served: str) -> list[tuple[int, str]]:
     return entries
 
 
-def caps_record(*, customer_id: str, channel: str, now: datetime) -> bool:
-    """Record an offer on `channel` unless a cap forbids it; True when recorded.
+def caps_record(*, customer_id: str, channel: str, now: datetime) -> CapCheck:
+    """Record an offer on `channel` unless a cap forbids it; also returns what they bought.
 
     Must run inside the offer's transaction. The upsert appends the new entry and locks the
     customer's row until commit (PostgreSQL row lock; SQLite's IMMEDIATE transactions already
     serialise writers), and returns the ledger as of every offer committed before — so 20
     concurrent requests for one customer are decided one after another. The caller rolls back
-    when this returns False, which removes the entry again.
+    when `allowed` is False (or no offer follows), which removes the entry again.
     """
     stamp = int(now.timestamp())
+    agg = "json_agg" if connection.vendor == "postgresql" else "json_group_array"
     with connection.cursor() as cursor:
         cursor.execute(
-            _CAP_SQL,
-            [customer_id, f"{stamp}:{channel};", connection.ops.adapt_datetimefield_value(now)],
+            _CAP_SQL.format(agg=agg),
+            [
+                customer_id,
+                f"{stamp}:{channel};",
+                connection.ops.adapt_datetimefield_value(now),
+                customer_id,
+                EventType.ORDER_PLACED.value,
+            ],
         )
-        served = _parse_served(cursor.fetchone()[0])
+        served_text, bought = cursor.fetchone()
+    if isinstance(bought, str):
+        bought = json.loads(bought)
+    bought = frozenset(bought or ())
+    served = _parse_served(served_text)
     earlier = served[:-1]  # the last entry is the one just appended
     window_start = stamp - settings.OFFERLAB_FREQUENCY_CAP_WINDOW_DAYS * 86400
     day_start = stamp - 86400
     recent = [(at, ch) for at, ch in earlier if at > window_start]
     if len(recent) >= settings.OFFERLAB_FREQUENCY_CAP_PER_WEEK:
-        return False
+        return CapCheck(allowed=False, bought=bought)
     same_channel_today = sum(1 for at, ch in recent if ch == channel and at > day_start)
     if same_channel_today >= settings.OFFERLAB_FREQUENCY_CAP_PER_CHANNEL_PER_DAY:
-        return False
+        return CapCheck(allowed=False, bought=bought)
     if len(earlier) - len(recent) >= 8:  # forget entries older than the window, now and then
         kept = "".join(f"{at}:{ch};" for at, ch in [*recent, served[-1]])
         with connection.cursor() as cursor:
@@ -141,7 +162,7 @@ def caps_record(*, customer_id: str, channel: str, now: datetime) -> bool:
                 "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s",
                 [kept, customer_id],
             )
-    return True
+    return CapCheck(allowed=True, bought=bought)
 
 
 def _check_window(trigger: str, occurred_at: datetime, now: datetime, hours) -> None:
@@ -256,21 +277,21 @@ def _serve(
         raise _NoOffer(Reason.NOT_ELIGIBLE)
     timing = variant.timing if variant else {}
     _check_window(trigger, occurred_at, now, timing.get("window_hours"))
+    channel = variant.channel if variant else Channel.WEB
+    caps = caps_record(customer_id=customer_id, channel=channel, now=now)
+    if not caps.allowed:
+        raise _NoOffer(Reason.FREQUENCY_CAPPED)
     strategy = config.strategy if config else DEFAULT_STRATEGY[trigger]
     strategies = [strategy, *(s for s in STRATEGY_ORDER if s != strategy)]
-    exclude = set(context.get("cart") or ()) | skus_bought(customer_id=customer_id)
     products = rank_recommendations(
         sources=sources,
         strategies=strategies,
-        exclude=exclude,
+        exclude=set(context.get("cart") or ()) | caps.bought,
         limit=settings.OFFERLAB_OFFER_MAX_PRODUCTS,
         snapshot=snapshot,
     )
     if not products:
         raise _NoOffer(Reason.NO_RECOMMENDATIONS)
-    channel = variant.channel if variant else Channel.WEB
-    if not caps_record(customer_id=customer_id, channel=channel, now=now):
-        raise _NoOffer(Reason.FREQUENCY_CAPPED)
     stored_context = {k: v for k, v in context.items() if k != "occurred_at" and v is not None}
     offer = Offer.objects.create(
         customer_id=customer_id,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
 from experiments.models import EventItem, EventType, Strategy
@@ -202,16 +202,6 @@ def rank_recommendations(
 
 def product_get(sku: str) -> Product | None:
     return Product.objects.filter(sku=sku).first()
-
-
-def skus_bought(*, customer_id: str) -> set[str]:
-    """Every sku in the customer's orders (order_placed events)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT DISTINCT sku FROM experiments_eventitem WHERE customer_id = %s AND type = %s",
-            [customer_id, EventType.ORDER_PLACED.value],
-        )
-        return {row[0] for row in cursor.fetchall()}
 
 
 def order_skus(*, customer_id: str, order_id: str) -> list[str]:
