@@ -97,16 +97,19 @@ class EventSerializer(serializers.Serializer):
     )
 
 
+# The serializers document the shapes for OpenAPI; validation happens per event in
+# experiments.events (a serializer per event would cost more than the insert itself).
 class EventBatchCreateApi(StorefrontApiMixin, APIView):
-    """Store a batch of outcome events; each event gets its own status.
+    """Store a batch of outcome events (at most 1,000); each event gets its own status.
 
-    The serializers document the shapes for OpenAPI; validation happens per event in
-    `experiments.events` (a serializer per event would cost more than the insert itself).
+    `event_id` is the idempotency key: an event already stored, or repeated in the batch, is
+    `duplicate` and changes nothing. A bad event is `rejected` with its field errors while the
+    others are stored. `results` lines up with the input order.
     """
 
     parser_classes = [EventBatchParser]
 
-    @extend_schema_serializer(component_name="EventBatchRequest")
+    @extend_schema_serializer(component_name="EventBatch")
     class InputSerializer(serializers.Serializer):
         events = EventSerializer(
             many=True, min_length=1, max_length=settings.OFFERLAB_EVENT_MAX_BATCH
