@@ -194,6 +194,7 @@ class TrafficSimulator:
                 arrive,
                 type="cart_abandoned",
                 customer_id=customer,
+                currency="EUR",
                 items=[{"sku": anchor, "category": "anchor", "quantity": 1, "price": "49.00"}],
             )
         ask_at = arrive + timedelta(minutes=float(rng.uniform(1, 30)))
@@ -285,6 +286,7 @@ class TrafficSimulator:
                 when,
                 type="cart_abandoned",
                 customer_id=customer,
+                currency="EUR",
                 items=[{"sku": "gift-card", "category": "gift", "quantity": 1, "price": "25.00"}],
             )
         survey = offer.get("survey")
@@ -328,6 +330,10 @@ class TrafficSimulator:
                 yield index, when, day
                 index += 1
 
+    def _tagged_arrivals(self, i: int, scenario: Scenario) -> Iterator[tuple]:
+        for index, when, day in self.arrivals(scenario):
+            yield when, i, index, day
+
     def create_experiment(self, scenario: Scenario) -> None:
         start = self.now - timedelta(days=scenario.days, minutes=5)
         with time_machine.travel(start, tick=False):
@@ -336,12 +342,7 @@ class TrafficSimulator:
 
     def run(self, scenarios: list[Scenario], progress: Callable[[int], None] = lambda n: None):
         """Simulate all scenarios interleaved in time; returns the tally."""
-        arrivals = heapq.merge(
-            *[
-                ((when, i, index, day) for index, when, day in self.arrivals(s))
-                for i, s in enumerate(scenarios)
-            ]
-        )
+        arrivals = heapq.merge(*[self._tagged_arrivals(i, s) for i, s in enumerate(scenarios)])
         start = min(self.now - timedelta(days=s.days) for s in scenarios)
         with time_machine.travel(start, tick=False) as traveller:
             last_day = None
