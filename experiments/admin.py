@@ -1,6 +1,7 @@
 """Admin for growth teams: experiments with variants inline, status actions, live counts."""
 
 from auditlog.models import LogEntry
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from experiments import admin_results, services
 from experiments.models import Experiment, Status, Variant
 from experiments.selectors import assignment_counts
+from experiments.targeting import targeting_errors
 
 
 class VariantFormSet(BaseInlineFormSet):
@@ -37,6 +39,27 @@ class VariantFormSet(BaseInlineFormSet):
             services.variants_validate(factor=factor, variants=rows)
         except ValidationError as exc:
             raise ValidationError(exc.message_dict.get("variants", exc.messages)) from exc
+
+
+class ExperimentForm(forms.ModelForm):
+    """The JSON fields get the checks the API's serializer applies."""
+
+    class Meta:
+        model = Experiment
+        fields = ["targeting", "guardrail_metrics"]  # the admin adds its fieldsets' fields
+
+    def clean_targeting(self):
+        rules = self.cleaned_data.get("targeting")
+        problems = targeting_errors(rules)
+        if problems:
+            raise ValidationError(problems)
+        return rules
+
+    def clean_guardrail_metrics(self):
+        metrics = self.cleaned_data.get("guardrail_metrics")
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise ValidationError('A list of metric names, e.g. ["return_rate"].')
+        return metrics
 
 
 class VariantInline(admin.StackedInline):
@@ -73,6 +96,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "factor", "trigger"]
     search_fields = ["key", "name", "hypothesis"]
+    form = ExperimentForm
     inlines = [VariantInline]
     actions = ["start_experiments", "pause_experiments", "stop_experiments"]
     readonly_fields = [
