@@ -143,6 +143,14 @@ class IngestResult:
 
 
 def _text(value: object, max_length: int, *, required: bool) -> tuple[str, str | None]:
+    # The usual case first: short ASCII text without NUL.
+    if (
+        type(value) is str
+        and 0 < len(value) <= max_length
+        and value.isascii()
+        and "\x00" not in value
+    ):
+        return value, None
     if value is None or value == "":
         return "", (REQUIRED if required else None)
     if type(value) is not str:
@@ -414,7 +422,7 @@ WITH batch AS (
     JOIN batch USING (event_id)
     CROSS JOIN LATERAL json_array_elements(batch.items) AS i
 )
-SELECT event_id FROM inserted
+SELECT event_id::text FROM inserted
 """
 
 
@@ -442,7 +450,7 @@ def _insert_postgresql(events: list[Event], api_key_id: str | None, now: datetim
     )
     with connection.cursor() as cursor:
         cursor.execute(_PG_INSERT, [document, api_key_id, now])
-        return {str(row[0]) for row in cursor.fetchall()}
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _insert_portable(events: list[Event], api_key_id: str | None, now: datetime) -> set:
