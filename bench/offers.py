@@ -1,0 +1,448 @@
+"""Offer serving: POST /api/v1/offers on gunicorn + PostgreSQL vs a bare DRF endpoint.
+
+    .venv/bin/python bench/offers.py [--duration 10] [--connections 16]
+
+Needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres, is used to
+drop and create the database `offerlab_bench_offers`). Seeds a catalogue (products, approved
+complement / upgrade / ecosystem relations), order history for some customers, a running
+timing experiment on post_purchase (80 % traffic, targeted by country) and an active survey
+sampled at 20 % (--survey-rate). Then starts gunicorn (DEBUG off, gthread) with a bench-only
+urlconf (bench/offers_urls.py) that adds `POST /bench/bare` — API-key auth,
+JSON in and out, nothing else — and drives both endpoints with the same number of keep-alive
+connections for the same time: offers for distinct customers (so every request takes the full
+path: assignment, exclusions, caps, offer row, survey) with 1–3 skus in the context, a recent
+`occurred_at` and customer attributes. Prints requests/s, p50/p99 latency and the throughput
+ratio, and the SQL queries per offer counted in-process with CaptureQueriesContext.
+
+Run by hand, not in CI. The machine is shared (other engineers run tests), and the load
+generator shares its CPUs with the server: compare the ratio, measured in the same run.
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "offerlab_bench_offers"
+CATEGORIES = ["tents", "sleeping", "cooking", "lighting", "clothing", "accessories"]
+
+
+def customer_id(i: int) -> str:
+    """Distinct, well-spread customer ids, like a storefront's opaque ids."""
+    return "cust-" + hashlib.blake2b(str(i).encode(), digest_size=8).hexdigest()
+
+
+def _env(database_url: str) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-offers-not-a-secret-" + "x" * 30,
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "OFFERLAB_MANIFEST_STATIC": "0",
+        "CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+        "OFFERLAB_STOREFRONT_RATE": "10000000/min",
+    }
+
+
+def _recreate_database() -> str:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
+
+
+def _seed(n_products: int, history_customers: int, survey_rate: float) -> tuple[str, list[str]]:
+    """Catalogue, relations, order history, experiment, survey; returns (api key, skus)."""
+    import uuid
+
+    from django.utils import timezone
+    from rest_framework_api_key.models import APIKey
+
+    from experiments import services as experiment_services
+    from experiments.models import EventItem, OutcomeEvent
+    from feedback.models import Question, Survey
+    from recommendations.models import Product, ProductRelation, RelationKind
+
+    rng = random.Random(7)
+    rows = [
+        {
+            "sku": f"sku-{i:05d}",
+            "name": f"Product {i} {{outdoor}}",
+            "category": CATEGORIES[i % len(CATEGORIES)],
+            "price": f"{5 + i % 200}.99",
+        }
+        for i in range(n_products)
+    ]
+    from recommendations.services import products_upsert
+
+    for start in range(0, len(rows), 1000):
+        products_upsert(rows=rows[start : start + 1000])
+    ids = dict(Product.objects.values_list("sku", "id"))
+    skus = sorted(ids)
+    relations = []
+    for i, sku in enumerate(skus):
+        for step, kind in (
+            (1, "complement"),
+            (2, "complement"),
+            (3, "complement"),
+            (4, "upgrade"),
+            (5, "ecosystem"),
+            (6, "complement"),
+        ):
+            target = skus[(i + step * 7) % len(skus)]
+            relations.append(
+                ProductRelation(
+                    source_id=ids[sku],
+                    target_id=ids[target],
+                    kind=RelationKind(kind),
+                    origin="curated" if step < 6 else "mined",
+                    status="approved" if step < 6 else "pending",
+                    score=rng.random(),
+                    pinned=step == 1 and i % 10 == 0,
+                )
+            )
+    ProductRelation.objects.bulk_create(relations, batch_size=5000)
+    now = timezone.now()
+    events, items = [], []
+    for n in range(history_customers):
+        at = now - timedelta(days=rng.uniform(1, 60))
+        event = OutcomeEvent(
+            event_id=uuid.uuid4(),
+            type="order_placed",
+            customer_id=customer_id(n * 3),
+            occurred_at=at,
+            order_id=f"o-{n}",
+        )
+        events.append(event)
+    OutcomeEvent.objects.bulk_create(events, batch_size=5000)
+    for event in events:
+        for sku in rng.sample(skus, 2):
+            items.append(
+                EventItem(
+                    event=event,
+                    type="order_placed",
+                    customer_id=event.customer_id,
+                    occurred_at=event.occurred_at,
+                    sku=sku,
+                    category="x",
+                )
+            )
+    EventItem.objects.bulk_create(items, batch_size=5000)
+    message = {"subject": "For your {product}", "body": "Also try {products}", "cta": "Shop"}
+    experiment = experiment_services.experiment_create(
+        key="bench-pp-timing",
+        name="Bench post-purchase timing",
+        factor="timing",
+        trigger="post_purchase",
+        strategy="completion",
+        traffic_percent=80,
+        targeting=[{"attribute": "country", "op": "in", "value": ["DE", "FR", "NL"]}],
+        variants=[
+            {
+                "key": "now",
+                "is_control": True,
+                "channel": "email",
+                "message": message,
+                "timing": {"delay_hours": 0, "window_hours": 48},
+            },
+            {
+                "key": "later",
+                "channel": "email",
+                "message": message,
+                "timing": {"delay_hours": 24, "window_hours": 48},
+            },
+        ],
+    )
+    experiment_services.experiment_transition(experiment=experiment, action="start")
+    if survey_rate >= 0:
+        survey = Survey.objects.create(
+            key="bench-helpful", name="Helpful?", sampling_rate=survey_rate, cooldown_days=30
+        )
+        Question.objects.create(survey=survey, key="helpful", type="rating", text="Helpful?")
+    _, key = APIKey.objects.create_key(name="bench-offers")
+    return key, skus
+
+
+def offer_body(i: int, skus: list[str], rng: random.Random) -> dict:
+    moment = datetime.now(UTC) - timedelta(minutes=rng.uniform(1, 120))
+    return {
+        "customer_id": customer_id(i),
+        "trigger": "post_purchase",
+        "context": {
+            "skus": rng.sample(skus, rng.randint(1, 3)),
+            "order_id": f"web-{i}",
+            "occurred_at": moment.isoformat(),
+        },
+        "attributes": {
+            "country": rng.choice(["DE", "FR", "NL", "BE"]),
+            "segment": rng.choice(["new", "returning", "vip"]),
+            "loyalty_tier": rng.choice(["bronze", "silver", "gold"]),
+        },
+    }
+
+
+def _client_process(args) -> dict:
+    """One load-generator process: `threads` keep-alive connections until the deadline."""
+    port, path, api_key, skus, first_id, threads, deadline, seed = args
+    rng_lock = threading.Lock()
+    counter = iter(range(first_id, first_id + 10_000_000))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    reasons: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def run(thread_seed: int) -> None:
+        rng = random.Random(thread_seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {api_key}"}
+        local, local_status, local_reasons = [], {}, {}
+        while time.monotonic() < deadline:
+            with rng_lock:
+                i = next(counter)
+            body = json.dumps(offer_body(i, skus, rng)).encode()
+            started = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            local.append(time.perf_counter() - started)
+            local_status[response.status] = local_status.get(response.status, 0) + 1
+            if response.status == 200:
+                reason = json.loads(payload).get("reason", "?")
+                local_reasons[reason] = local_reasons.get(reason, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(local)
+            for k, v in local_status.items():
+                statuses[k] = statuses.get(k, 0) + v
+            for k, v in local_reasons.items():
+                reasons[k] = reasons.get(k, 0) + v
+
+    pool = [threading.Thread(target=run, args=(seed * 1000 + t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return {"latencies": latencies, "statuses": statuses, "reasons": reasons}
+
+
+def drive(port, path, api_key, skus, *, connections, processes, seconds, first_id) -> dict:
+    threads = connections // processes
+    deadline = time.monotonic() + seconds
+    jobs = [
+        (port, path, api_key, skus, first_id + p * 10_000_000, threads, deadline, p + 1)
+        for p in range(processes)
+    ]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        parts = pool.map(_client_process, jobs)
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    statuses: dict[int, int] = {}
+    reasons: dict[str, int] = {}
+    for part in parts:
+        for k, v in part["statuses"].items():
+            statuses[k] = statuses.get(k, 0) + v
+        for k, v in part["reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    n = len(latencies)
+    return {
+        "requests": n,
+        "rps": n / seconds,
+        "p50_ms": 1000 * statistics.median(latencies) if n else float("nan"),
+        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
+        "statuses": statuses,
+        "reasons": reasons,
+    }
+
+
+def count_queries(api_key: str, skus: list[str], samples: int = 100) -> dict:
+    """Mean SQL statements per served offer, in-process: the offer's own, the survey's
+    (feedback.services.survey_for_offer) and transaction control (BEGIN/COMMIT/SAVEPOINT)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+    rng = random.Random(99)
+    client.post("/api/v1/offers", offer_body(50_000_000, skus, rng), format="json")  # warm
+    counts = {"offer": [], "survey": [], "transaction": []}
+    for i in range(samples):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(
+                "/api/v1/offers", offer_body(60_000_000 + i, skus, rng), format="json"
+            )
+        if response.status_code != 201:
+            continue
+        kinds = {"offer": 0, "survey": 0, "transaction": 0}
+        for query in captured.captured_queries:
+            sql = query["sql"]
+            if sql.split(" ", 1)[0] in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK"):
+                kinds["transaction"] += 1
+            elif "feedback_" in sql or "pg_advisory" in sql:
+                kinds["survey"] += 1
+            else:
+                kinds["offer"] += 1
+        for kind, n in kinds.items():
+            counts[kind].append(n)
+    return {kind: statistics.mean(ns) for kind, ns in counts.items()} | {
+        "sampled": len(counts["offer"])
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("gunicorn exited early; see its log")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("gunicorn did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--history-customers", type=int, default=20000)
+    parser.add_argument(
+        "--survey-rate", type=float, default=0.2, help="active survey's sampling rate (-1: none)"
+    )
+    args = parser.parse_args()
+
+    database_url = _recreate_database()
+    env = _env(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        check=True,
+    )
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    print(f"seeding {args.products} products, relations, {args.history_customers} orders …")
+    api_key, skus = _seed(args.products, args.history_customers, args.survey_rate)
+
+    from django.db import connections
+
+    connections.close_all()  # no connection may cross the fork into the load generator
+
+    port = _free_port()
+    log = open(Path("/tmp") / f"offerlab-bench-offers-{port}.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "config.wsgi:application",
+            "--pythonpath",
+            str(BENCH),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--keep-alive",
+            "30",
+            "--graceful-timeout",
+            "5",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "offers_settings"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_ready(port, server)
+        common = {"connections": args.connections, "processes": args.client_processes}
+        drive(port, "/bench/bare", api_key, skus, seconds=2, first_id=0, **common)  # warm-up
+        drive(port, "/api/v1/offers", api_key, skus, seconds=2, first_id=100_000, **common)
+        bare = drive(
+            port, "/bench/bare", api_key, skus, seconds=args.duration, first_id=0, **common
+        )
+        offers = drive(
+            port,
+            "/api/v1/offers",
+            api_key,
+            skus,
+            seconds=args.duration,
+            first_id=200_000_000,
+            **common,
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the process group we started, nothing else
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+        log.close()
+
+    queries = count_queries(api_key, skus)
+    print(
+        f"\n{args.connections} connections, {args.duration:g} s each, gunicorn "
+        f"{args.workers}×{args.threads} gthread, PostgreSQL; shared machine — read the ratio."
+    )
+    print(f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses")
+    for name, r in (("bare DRF endpoint", bare), ("POST /api/v1/offers", offers)):
+        print(
+            f"{name:<22}{r['rps']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}  "
+            f"{r['statuses']} {r['reasons'] or ''}"
+        )
+    print(
+        f"throughput ratio offers / bare: {offers['rps'] / bare['rps']:.2f}× "
+        f"(target ≥ 0.30×); offers p99 {offers['p99_ms']:.1f} ms (target < 40 ms)"
+    )
+    print(
+        f"SQL statements per served offer: {queries['offer']:.2f} for the offer itself "
+        f"(target ≤ 4), {queries['survey']:.2f} by the survey attachment (sampled at "
+        f"{args.survey_rate:.0%}), {queries['transaction']:.2f} BEGIN/COMMIT/SAVEPOINT; "
+        f"{queries['sampled']} offers counted in-process"
+    )
+
+
+if __name__ == "__main__":
+    main()
