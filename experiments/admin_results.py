@@ -56,8 +56,7 @@ def results_view(model_admin, request, object_id: str):
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": f"Results: {experiment.name}",
-        "subtitle": experiment.key,
+        "title": "Results and scale readiness",
         "experiment": experiment,
     }
     try:

@@ -28,7 +28,7 @@ from matplotlib.transforms import ScaledTranslation
 from experiments.readiness import metric_label
 
 # Bump when the drawings change, so cached SVGs of older runs are redrawn.
-CHARTS_VERSION = 1
+CHARTS_VERSION = 2
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -61,7 +61,10 @@ RATING_ENDS = {
 }
 
 _STYLE = {
-    "font.family": "DejaVu Sans",
+    # Matplotlib lays text out with DejaVu Sans; browsers without it fall back to a narrower
+    # sans-serif, so labels never overflow.
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Verdana", "Arial", "Helvetica"],
     "font.size": 10,
     "axes.titlesize": 12,
     "axes.titleweight": "bold",
@@ -90,7 +93,7 @@ def _num(x) -> float | None:
 
 def _svg(fig, name: str, description: str) -> str:
     buffer = io.StringIO()
-    with plt.rc_context({"svg.hashsalt": name}):
+    with plt.rc_context({**_STYLE, "svg.hashsalt": name}):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     svg = _XML_HEAD.sub("", buffer.getvalue(), count=1)
