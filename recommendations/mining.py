@@ -38,6 +38,7 @@ from recommendations.selectors import invalidate_catalog
 Progress = Callable[[int, str], None]
 SAMPLE_ORDERS = 2
 _BATCH = 1000
+_MINING_LOCK = 0x6D696E65  # pg_advisory_xact_lock key for relations_mine ("mine")
 
 _BASKETS_CTE = """
 WITH lines AS (
@@ -174,9 +175,10 @@ def relations_mine(
     report(50, f"{baskets} baskets, {len(pairs) // 2} pairs")
     ids = _product_ids({p.source for p in pairs} | {p.target for p in pairs})
     pairs = [p for p in pairs if p.source in ids and p.target in ids]
-    mined_at = timezone.now()
     created = updated = 0
     with transaction.atomic():
+        _lock_mining()
+        mined_at = timezone.now()
         for start in range(0, len(pairs), _BATCH):
             batch = pairs[start : start + _BATCH]
             c, u = _write_batch(batch, ids, mined_at)
@@ -199,6 +201,19 @@ def relations_mine(
         updated=updated,
         removed=removed,
     )
+
+
+def _lock_mining() -> None:
+    """One mining run writes at a time (until its transaction ends).
+
+    Two deliveries of the task at once would otherwise both insert, the later one skip the
+    earlier one's rows as conflicts and then delete them as stale: every candidate lost.
+    Serialised, the later run sees the earlier one's rows and updates them. (SQLite already
+    serialises write transactions.)
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MINING_LOCK])
 
 
 _STAT_FIELDS = (
