@@ -615,7 +615,7 @@ def _segments(result: dict, cfg: ReadinessSettings, variant: str) -> Criterion:
         metric = _metric(segment.get("metrics"), cfg.primary_metric)
         comparison = _comparison(metric, variant)
         if _not_enough(metric, comparison) is None:
-            rows.append((str(segment.get("segment")), metric, comparison))
+            rows.append((str(segment.get("segment") or "(no segment)"), metric, comparison))
     if not rows:
         why = (
             "no segment has enough data yet"
@@ -786,6 +786,16 @@ def _next_step(
                 )
             return f"about {n} more {'day' if n == 1 else 'days'} at today's traffic"
         return waiting[0].action or "keep the experiment running"
+    power = result.get("power") or {}
+    required = _num(power.get("required_per_variant"))
+    current = _num(power.get("current_min_per_variant"))
+    reached = required is not None and current is not None and current >= required
+    if by_key["acceptance_above_baseline"].status == PENDING and reached:
+        # The planned sample was sized for the MDE: more of the same will not find it.
+        return (
+            f"no clear difference at the planned sample size: keep {control}, or test a bolder "
+            "change"
+        )
     first = next((c for c in criteria if c.status != PASS), None)
     return first.action if first and first.action else "keep the experiment running"
 

@@ -240,6 +240,17 @@ def test_primary_not_significant_keeps_testing_and_recommends_control():
     assert readiness["recommended_variant"] == "A"
 
 
+def test_no_difference_at_the_planned_sample_says_keep_control_or_test_bolder():
+    result = replace_metric(healthy_result(), acceptance(diff=0.002, ci=(-0.01, 0.014), p=0.74))
+
+    readiness = report(result)
+
+    assert readiness["verdict"] == "keep_testing"
+    assert readiness["next_step"] == (
+        "no clear difference at the planned sample size: keep A, or test a bolder change"
+    )
+
+
 def test_primary_significantly_worse_is_do_not_scale():
     result = replace_metric(healthy_result(), acceptance(diff=-0.02, ci=(-0.033, -0.007), p=0.003))
 
