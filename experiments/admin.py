@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
-from experiments import admin_results, services
+from experiments import admin_analysis, admin_results, services
 from experiments.models import Experiment, Status, Variant
 from experiments.selectors import assignment_counts
 from experiments.targeting import targeting_errors
@@ -98,7 +98,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     search_fields = ["key", "name", "hypothesis"]
     form = ExperimentForm
     inlines = [VariantInline]
-    actions = ["start_experiments", "pause_experiments", "stop_experiments"]
+    actions = ["start_experiments", "pause_experiments", "stop_experiments", "analyze_experiments"]
     readonly_fields = [
         "status",
         "started_at",
@@ -106,6 +106,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         "created_by",
         "live_counts",
         "results_link",
+        "analysis_status",
         "audit_trail",
     ]
     fieldsets = [
@@ -148,6 +149,7 @@ class ExperimentAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Analysis", {"fields": ["analysis_status"]}),
         ("Audit trail", {"fields": ["audit_trail"], "classes": ["collapse"]}),
     ]
 
@@ -167,7 +169,19 @@ class ExperimentAdmin(admin.ModelAdmin):
         return fields
 
     def get_urls(self):
-        return admin_results.results_urls(self) + super().get_urls()
+        return (
+            admin_results.results_urls(self)
+            + admin_analysis.analysis_urls(self)
+            + super().get_urls()
+        )
+
+    @admin.display(description="Latest analyses")
+    def analysis_status(self, obj):
+        return admin_analysis.analysis_status(self, obj)
+
+    @admin.action(description="Analyze selected experiments now", permissions=["change"])
+    def analyze_experiments(self, request, queryset):
+        admin_analysis.analyze_experiments(self, request, queryset)
 
     @admin.display(description="Results")
     def results_link(self, obj):
