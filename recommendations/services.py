@@ -41,6 +41,9 @@ def _text(raw: Mapping, name: str, max_length: int, errors: dict) -> str | None:
         errors[name] = ["Must be text."]
         return None
     value = str(value).strip()
+    if "\x00" in value:
+        errors[name] = ["Null characters are not allowed."]
+        return None
     if len(value) > max_length:
         errors[name] = [f"At most {max_length} characters."]
         return None

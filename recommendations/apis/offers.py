@@ -56,6 +56,12 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
         context = ContextSerializer(required=False, default=dict)
         attributes = FlatAttributesField(required=False, default=dict)
 
+        def validate_attributes(self, value):
+            # PostgreSQL's jsonb cannot store U+0000, so refuse it here rather than fail later.
+            if any("\x00" in str(k) or "\x00" in str(v) for k, v in value.items()):
+                raise serializers.ValidationError("Null characters are not allowed.")
+            return value
+
     @extend_schema_serializer(component_name="OfferCreateOutput")
     class OutputSerializer(serializers.Serializer):
         offer_id = serializers.UUIDField()

@@ -92,7 +92,8 @@ class RelationDetailApi(APIView):
         responses={200: RelationOutputSerializer},
     )
     def patch(self, request, relation_id: int):
-        relation = ProductRelation.objects.filter(pk=relation_id).first()
+        in_range = 0 < relation_id < 2**63  # beyond bigint the database would refuse the query
+        relation = ProductRelation.objects.filter(pk=relation_id).first() if in_range else None
         if relation is None:
             raise NotFound(f"No relation with id {relation_id}.", field="id")
         serializer = self.InputSerializer(data=request.data)

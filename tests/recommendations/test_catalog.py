@@ -124,3 +124,34 @@ def test_import_catalog_refuses_a_file_without_the_required_columns(tmp_path):
     path.write_text("sku,title,price\na,b,1\n")
     with pytest.raises(CommandError, match="missing column"):
         call_command("import_catalog", str(path))
+
+
+def test_import_catalog_reports_rows_with_too_many_or_too_few_cells(tmp_path, capsys):
+    path = tmp_path / "catalog.csv"
+    path.write_text(
+        "sku,name,category,price\n"
+        "tent,Trail Tent,tents,199.00\n"
+        "stakes,Stakes,accessories,3.00,surprise\n"
+        "lamp,Lantern\n"
+    )
+    with pytest.raises(CommandError):
+        call_command("import_catalog", str(path))
+    err = capsys.readouterr().err
+    assert "line 3: row: 5 cells but the header has 4 columns" in err
+    assert "line 4: category:" in err
+    assert list(Product.objects.values_list("sku", flat=True)) == ["tent"]
+
+
+def test_import_catalog_refuses_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "catalog.csv"
+    path.write_bytes("sku,name,category,price\nmug,Tasse à café,kitchen,3\n".encode("latin-1"))
+    with pytest.raises(CommandError, match="UTF-8"):
+        call_command("import_catalog", str(path))
+
+
+def test_text_with_a_nul_character_is_rejected_per_row(storefront):
+    body = storefront.post(
+        URL, {"products": [row("ok"), row("bad", name="Tent\x00")]}, format="json"
+    ).json()
+    assert [r["index"] for r in body["rejected"]] == [1]
+    assert "name" in body["rejected"][0]["errors"]

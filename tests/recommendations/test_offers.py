@@ -388,3 +388,15 @@ def test_a_moment_in_the_future_is_a_400(storefront, shop):
 def test_offers_need_an_api_key(anon, staff, shop):
     assert ask(anon).status_code in (401, 403)
     assert ask(staff).status_code in (401, 403)
+
+
+def test_attributes_with_a_nul_character_are_a_400(storefront, shop):
+    running_experiment("exp")
+    body = {
+        "customer_id": "c-1",
+        "trigger": "post_purchase",
+        "context": {"skus": ["tent"]},
+        "attributes": {"tier": "gold\x00"},
+    }
+    response = storefront.post(URL, body, format="json")
+    assert response.status_code == 400 and "attributes" in response.json()

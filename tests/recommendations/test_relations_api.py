@@ -126,3 +126,8 @@ def test_bad_status_filter_is_a_400(staff, shop):
 def test_relations_api_is_staff_only(storefront, anon, shop):
     assert storefront.get(URL).status_code in (401, 403)
     assert anon.get(URL).status_code in (401, 403)
+
+
+def test_an_id_beyond_any_row_is_a_404_not_a_database_error(staff, shop):
+    response = staff.patch(f"{URL}/{10**30}", {"status": "approved"}, format="json")
+    assert response.status_code == 404

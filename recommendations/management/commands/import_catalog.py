@@ -26,6 +26,14 @@ class Command(BaseCommand):
     def handle(self, *args, path: Path, delimiter: str, **options):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
+        try:
+            self._import(path, delimiter)
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV."
+            ) from exc
+
+    def _import(self, path: Path, delimiter: str) -> None:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             total = max(sum(1 for _ in handle) - 1, 0)
             handle.seek(0)
@@ -43,6 +51,12 @@ class Command(BaseCommand):
             batch: list[tuple[int, dict]] = []
             with tqdm(total=total, desc="Importing products", unit="row") as bar:
                 for row in reader:
+                    if None in row:  # more cells than the header names
+                        cells = len(header) + len(row[None])
+                        problem = f"{cells} cells but the header has {len(header)} columns"
+                        rejected.append((reader.line_num, {"row": [problem]}))
+                        bar.update(1)
+                        continue
                     batch.append((reader.line_num, self._row(row)))
                     if len(batch) == MAX_PRODUCTS_PER_BATCH:
                         c, u, r = self._flush(batch)
@@ -55,7 +69,7 @@ class Command(BaseCommand):
                     created, updated = created + c, updated + u
                     rejected += r
                     bar.update(len(batch))
-        for line, errors in rejected:
+        for line, errors in sorted(rejected, key=lambda r: r[0]):
             detail = "; ".join(
                 f"{field}: {' '.join(map(str, msgs))}" for field, msgs in errors.items()
             )
@@ -69,10 +83,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _row(row: dict) -> dict:
-        cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-        if None in row:  # more cells than header columns
-            cleaned["_extra"] = row[None]
-        return cleaned
+        return {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
 
     @staticmethod
     def _flush(batch: list[tuple[int, dict]]) -> tuple[int, int, list[tuple[int, dict]]]:
