@@ -407,7 +407,7 @@ WITH batch AS (
     SELECT (r->>0)::uuid AS event_id, r->>1 AS type, r->>2 AS customer_id,
            (r->>3)::timestamptz AS occurred_at, (r->>4)::uuid AS offer_id, r->>5 AS order_id,
            (r->>6)::numeric AS amount, r->>7 AS currency, r->8 AS items
-    FROM json_array_elements(%s::json) AS r
+    FROM jsonb_array_elements(%s::jsonb) AS r
 ), inserted AS (
     INSERT INTO {_EVENTS} ({", ".join(_EVENT_COLUMNS)})
     SELECT event_id, type, customer_id, occurred_at, offer_id, order_id, amount, currency, %s, %s
@@ -420,7 +420,7 @@ WITH batch AS (
            (i->>2)::integer, (i->>3)::numeric
     FROM inserted
     JOIN batch USING (event_id)
-    CROSS JOIN LATERAL json_array_elements(batch.items) AS i
+    CROSS JOIN LATERAL jsonb_array_elements(batch.items) AS i
 )
 SELECT event_id::text FROM inserted
 """
