@@ -58,6 +58,7 @@ def results_view(model_admin, request, object_id: str):
         "opts": model_admin.model._meta,
         "title": "Results and scale readiness",
         "experiment": experiment,
+        "has_change_permission": model_admin.has_change_permission(request, experiment),
     }
     try:
         report = report_for(experiment)

@@ -57,8 +57,8 @@ STATUS_SYMBOLS = {"pass": "✓", "fail": "✗", "pending": "…"}
 def how_to_analyse(key: str) -> str:
     return (
         f"Experiment '{key}' has not been analysed yet. Run an analysis with "
-        f"`python manage.py analyze {key}` (or POST /api/v1/experiments/{key}/analyze), "
-        "then ask for the report again."
+        f"`python manage.py analyze {key}`, POST /api/v1/experiments/{key}/analyze, or the "
+        "Analyze now button in admin, then ask for the report again."
     )
 
 

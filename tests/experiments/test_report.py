@@ -275,9 +275,12 @@ def test_admin_results_page_without_analysis_says_how_to_run_one(
 
     response = admin_client_logged_in.get(url)
 
+    html = response.content.decode()
     assert response.status_code == 200
-    assert "Not analysed yet" in response.content.decode()
-    assert "manage.py analyze pp-email-timing" in response.content.decode()
+    assert "Not analysed yet" in html
+    assert "manage.py analyze pp-email-timing" in html
+    analyze = reverse("admin:experiments_experiment_analyze", args=[experiment.pk])
+    assert f'action="{analyze}"' in html and 'value="Analyze now"' in html
 
 
 def test_admin_results_download_is_the_standalone_page(admin_client_logged_in, experiment):
