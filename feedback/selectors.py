@@ -2,19 +2,53 @@
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
 from feedback.models import Answer, Display, QuestionType, Response, Survey
 from feedback.tokens import InvalidToken, survey_token_read
 
 
-def surveys_for_serving() -> list[Survey]:
-    """Active surveys that have at least one question, newest first."""
-    return list(
-        Survey.objects.filter(active=True, questions__isnull=False)
-        .distinct()
-        .order_by("-created_at", "-id")
-    )
+@dataclass(frozen=True)
+class ServingSurvey:
+    """What serving an offer needs to know about an active survey (cached, picklable)."""
+
+    id: int
+    key: str
+    sampling_rate: float
+    cooldown_days: int
+
+
+SERVING_CACHE_KEY = "feedback:serving-surveys:v1"
+
+
+def surveys_for_serving() -> tuple[ServingSurvey, ...]:
+    """Active surveys that have at least one question, newest first.
+
+    Cached for OFFERLAB_CONFIG_CACHE_SECONDS (the hot path: every served offer asks); saving or
+    deleting a survey or question clears the cache, so a change is seen at once by this process
+    (and by every process when CACHE_URL points at a shared cache), by all within the TTL.
+    """
+    surveys = cache.get(SERVING_CACHE_KEY)
+    if surveys is None:
+        surveys = tuple(
+            ServingSurvey(
+                id=s.id, key=s.key, sampling_rate=s.sampling_rate, cooldown_days=s.cooldown_days
+            )
+            for s in Survey.objects.filter(active=True, questions__isnull=False)
+            .distinct()
+            .order_by("-created_at", "-id")
+        )
+        cache.set(SERVING_CACHE_KEY, surveys, settings.OFFERLAB_CONFIG_CACHE_SECONDS)
+    return surveys
+
+
+def invalidate_serving_surveys(**_signal_kwargs) -> None:
+    cache.delete(SERVING_CACHE_KEY)
+    # Also after commit: a request between now and then may have re-cached the old state.
+    transaction.on_commit(lambda: cache.delete(SERVING_CACHE_KEY))
 
 
 def survey_display_for_token(token: object) -> Display:

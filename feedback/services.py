@@ -1,24 +1,22 @@
 """Writes for customer feedback: attaching a survey to a served offer, saving answers."""
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
 from experiments.assignment import bucket, fnv1a32
 from feedback.models import Answer, Display, Question, QuestionType, Response, Survey, SurveyTrigger
-from feedback.selectors import surveys_for_serving
+from feedback.selectors import ServingSurvey, surveys_for_serving
 from feedback.tokens import survey_token_make
 from recommendations.models import Offer
 
-logger = logging.getLogger(__name__)
 
-
-def survey_sampled(*, survey: Survey, offer: Offer) -> bool:
+def survey_sampled(*, survey: ServingSurvey | Survey, offer: Offer) -> bool:
     """Whether `offer` falls in `survey`'s sample.
 
     Deterministic: a hash of the survey key and the offer's public id, the same GrowthBook-style
@@ -46,25 +44,12 @@ def _lock_customer(customer_id: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [key])
 
 
-def customer_in_cooldown(*, customer_id: str, days: int, now=None) -> bool:
-    """True when any survey was offered to this customer within the last `days` days.
-
-    Counted on the server from Display rows, across devices, channels and surveys.
-    """
-    if days <= 0:
-        return False
-    now = now or timezone.now()
-    return Display.objects.filter(
-        customer_id=customer_id, created_at__gte=now - timedelta(days=days)
-    ).exists()
-
-
 def survey_url(token: str) -> str:
     return f"{settings.OFFERLAB_PUBLIC_BASE_URL.rstrip('/')}/feedback/s/{token}"
 
 
-def _survey_payload(display: Display, offer: Offer) -> dict:
-    token = survey_token_make(display_id=display.pk, offer_uuid_hex=offer.offer_id.hex)
+def _survey_payload(display_id: int, offer: Offer) -> dict:
+    token = survey_token_make(display_id=display_id, offer_uuid_hex=offer.offer_id.hex)
     return {"token": token, "url": survey_url(token)}
 
 
@@ -74,36 +59,41 @@ def survey_for_offer(*, offer: Offer) -> dict | None:
     Called by the offers service inside the offer's transaction, right after the Offer row is
     created (so the Display commits or rolls back with it). Active surveys with questions are
     considered newest first; the first whose sampling draw includes the offer is used, unless the
-    customer was offered any survey within that survey's cooldown. The Display is stamped with
-    the offer's experiment and variant now and never re-derived; creating it is not an exposure.
+    customer was offered any survey (any channel, device or survey) within that survey's
+    cooldown, counted from Display rows. The Display is stamped with the offer's experiment and
+    variant now and never re-derived; creating it is not an exposure.
 
     The token is issued at serve time whatever the survey's trigger; `trigger` tells the
     storefront when to show it (with the offer, or once the customer accepted it). Calling this
-    twice for one offer returns the same display's token.
+    again for an offer that has a display returns that display's token.
+
+    Cost: no query when no survey samples the offer (the active surveys are cached for
+    OFFERLAB_CONFIG_CACHE_SECONDS); otherwise a per-customer lock, one read and one insert.
     """
-    existing = Display.objects.filter(offer=offer).select_related("survey").first()
-    if existing is not None:
-        return _survey_payload(existing, offer)
-    surveys = [s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)]
-    if not surveys:
+    survey = next((s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)), None)
+    if survey is None:
         return None
-    survey = surveys[0]
     _lock_customer(offer.customer_id)
-    if customer_in_cooldown(customer_id=offer.customer_id, days=survey.cooldown_days):
-        return None
-    try:
-        with transaction.atomic():
-            display = Display.objects.create(
-                survey=survey,
-                offer=offer,
-                customer_id=offer.customer_id,
-                experiment_id=offer.experiment_id,
-                variant_id=offer.variant_id,
-            )
-    except IntegrityError:
-        # The same offer was handled concurrently: answer with the display that won.
-        display = Display.objects.get(survey=survey, offer=offer)
-    return _survey_payload(display, offer)
+    seen = Q(offer=offer)
+    if survey.cooldown_days > 0:
+        since = timezone.now() - timedelta(days=survey.cooldown_days)
+        seen |= Q(customer_id=offer.customer_id, created_at__gte=since)
+    earlier = list(Display.objects.filter(seen).values_list("pk", "offer_id"))
+    for display_id, offer_id in earlier:
+        if offer_id == offer.pk:
+            return _survey_payload(display_id, offer)
+    if earlier:
+        return None  # asked recently: cooldown
+    # No savepoint needed: under the lock, with no display for this offer, the insert cannot
+    # conflict (a concurrent call for the same offer waits on the lock, then sees this row).
+    display = Display.objects.create(
+        survey_id=survey.id,
+        offer=offer,
+        customer_id=offer.customer_id,
+        experiment_id=offer.experiment_id,
+        variant_id=offer.variant_id,
+    )
+    return _survey_payload(display.pk, offer)
 
 
 MAX_QUESTIONS = 5

@@ -145,3 +145,27 @@ def test_two_offers_served_at_once_to_one_customer_get_one_survey():
     assert not errors
     assert sum(r is not None for r in results) == 1
     assert Display.objects.filter(customer_id="dana").count() == 1
+
+
+def test_serving_costs_no_query_when_not_sampled_and_three_when_asked(
+    django_assert_num_queries,
+):
+    make_survey(sampling_rate=0.0, key="never")
+    offer = make_offer()
+    survey_for_offer(offer=offer)  # warms the active-survey cache
+    with django_assert_num_queries(0):
+        assert survey_for_offer(offer=offer) is None
+
+    make_survey(key="always")
+    survey_for_offer(offer=make_offer())  # re-warm after the new survey cleared the cache
+    offer = make_offer(customer_id="erin")
+    lock = 1 if connection.vendor == "postgresql" else 0
+    with django_assert_num_queries(lock + 2):  # lock, cooldown/idempotency read, insert
+        assert survey_for_offer(offer=offer) is not None
+
+
+def test_deactivating_a_survey_stops_it_at_once(survey):
+    assert survey_for_offer(offer=make_offer()) is not None
+    survey.active = False
+    survey.save()
+    assert survey_for_offer(offer=make_offer()) is None
