@@ -213,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "experiments.tasks.analyze_running_experiments",
         "schedule": timedelta(hours=env.int("OFFERLAB_ANALYSIS_EVERY_HOURS", default=6)),
     },
+    "requeue-analyses": {
+        # Re-sends analysis runs no worker holds (broker was down, a worker was killed).
+        "task": "experiments.dispatch.requeue_analyses",
+        "schedule": timedelta(minutes=1),
+    },
     "mine-product-relations": {
         "task": "recommendations.tasks.mine_relations_task",
         "schedule": crontab(hour=3, minute=15),
@@ -248,6 +253,8 @@ OFFERLAB_CSAT_FLOOR = env.float("OFFERLAB_CSAT_FLOOR", default=4.0)
 OFFERLAB_MIN_SURVEY_ANSWERS = env.int("OFFERLAB_MIN_SURVEY_ANSWERS", default=20)
 OFFERLAB_SRM_THRESHOLD = env.float("OFFERLAB_SRM_THRESHOLD", default=0.001)
 OFFERLAB_CUPED_PRE_PERIOD_DAYS = env.int("OFFERLAB_CUPED_PRE_PERIOD_DAYS", default=14)
+# PostgreSQL work_mem for the analysis statement (per-customer aggregates stay in memory).
+OFFERLAB_ANALYSIS_WORK_MEM = env.str("OFFERLAB_ANALYSIS_WORK_MEM", default="64MB")
 OFFERLAB_SEGMENT_ATTRIBUTE = env.str("OFFERLAB_SEGMENT_ATTRIBUTE", default="segment")
 OFFERLAB_CONFIG_CACHE_SECONDS = env.int("OFFERLAB_CONFIG_CACHE_SECONDS", default=30)
 

@@ -20,6 +20,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from experiments import stats
+from experiments.dispatch import analysis_publish
 from experiments.metrics import (
     MetricsData,
     Selection,
@@ -549,15 +550,14 @@ def _create_run(experiment: Experiment, requested_by=None) -> tuple[AnalysisRun,
 
 
 def analysis_request(*, experiment: Experiment, requested_by=None) -> AnalysisRun:
-    """Queue an analysis (Celery, after commit); returns the active run if there is one."""
-    from experiments.tasks import analyze_experiment
+    """Queue an analysis (Celery, after commit); returns the active run if there is one.
 
+    With the broker down the run stays `queued` (saying so) and is sent when the broker is back.
+    """
     run, created = _create_run(experiment, requested_by)
     if created:
         run_id, task_id = run.pk, run.task_id
-        transaction.on_commit(
-            lambda: analyze_experiment.apply_async(args=[run_id], task_id=task_id)
-        )
+        transaction.on_commit(lambda: analysis_publish(run_id=run_id, task_id=task_id))
     return run
 
 

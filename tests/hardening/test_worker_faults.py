@@ -2,114 +2,24 @@
 into the same run, exactly once. Real worker processes on the real broker (CI: Redis)."""
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from experiments.analysis import analysis_request
 from experiments.dispatch import analysis_runs_requeue
 from experiments.models import AnalysisRun, Assignment
-from tests.conftest import ROOT, require_services
 from tests.factories import running_experiment
+
+from .conftest import conninfo
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 RunStatus = AnalysisRun.RunStatus
-
-
-def _conninfo() -> str:
-    db = connection.settings_dict
-    return (
-        f"postgresql://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
-        f"{db.get('PORT') or 5432}/{db['NAME']}"
-    )
-
-
-class Worker:
-    """`celery worker --pool=prefork -c 1` on a queue of its own, logging to a file."""
-
-    def __init__(self, queue: str, log: Path):
-        self.log = log
-        env = {
-            **os.environ,
-            "DATABASE_URL": _conninfo().replace("postgresql://", "postgres://", 1),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "SECRET_KEY": "test-worker",
-            "DEBUG": "1",
-        }
-        celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
-        argv = [celery, "-A", "config.celery:app", "worker", "--pool=prefork", "--concurrency=1"]
-        argv += ["--loglevel=INFO", "-Q", queue, "--without-gossip", "--without-mingle"]
-        argv += ["--hostname", f"{queue}-{time.monotonic_ns()}@%h"]
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.wait_log("ready.", 60)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_log(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.text():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        pytest.fail(f"worker log never said {needle!r}:\n{self.text()[-3000:]}")
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def worker_queue(tmp_path):
-    if connection.vendor != "postgresql":
-        require_services("a real Celery worker needs PostgreSQL (set DATABASE_URL)")
-    if not settings.CELERY_BROKER_URL:
-        require_services("a real Celery worker needs a broker (set CELERY_BROKER_URL)")
-    queue = f"faults-{os.getpid()}-{time.monotonic_ns()}"
-    previous = celery_app.conf.task_default_queue, celery_app.conf.task_always_eager
-    celery_app.conf.task_default_queue = queue
-    celery_app.conf.task_always_eager = False
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        worker = Worker(queue, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    celery_app.conf.task_default_queue, celery_app.conf.task_always_eager = previous
-    for worker in started:
-        worker.stop()
 
 
 def _experiment(key: str):
@@ -131,7 +41,7 @@ class EventsLocked:
     """Holds an exclusive lock on the events table, so an analysis blocks mid-aggregation."""
 
     def __enter__(self):
-        self.conn = psycopg.connect(_conninfo())
+        self.conn = psycopg.connect(conninfo())
         self.conn.execute("LOCK TABLE experiments_outcomeevent IN ACCESS EXCLUSIVE MODE")
         return self
 
