@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from experiments.models import (
     Assignment,
@@ -352,16 +352,16 @@ ev AS (
       AND e.occurred_at >= {pre_start} AND e.occurred_at <= %(end)s
     GROUP BY a.aid
 ),
-cats AS (
+expansion AS (
+    -- A category first ordered after assignment adds a distinct category to the history.
     SELECT a.aid,
-        CASE WHEN MIN(i.occurred_at) >= MIN(a.assigned_at) THEN 1 ELSE 0 END AS new_category
+        CASE WHEN COUNT(DISTINCT i.category)
+                  > COUNT(DISTINCT CASE WHEN i.occurred_at < a.assigned_at THEN i.category END)
+             THEN 1 ELSE 0 END AS expanded
     FROM a
     JOIN {item} i ON i.customer_id = a.customer_id
     WHERE i.type = 'order_placed' AND i.category <> '' AND i.occurred_at <= %(end)s
-    GROUP BY a.aid, i.category
-),
-expansion AS (
-    SELECT aid, MAX(new_category) AS expanded FROM cats GROUP BY aid
+    GROUP BY a.aid
 ),
 rec AS ({d.recommended_skus}
 ),
@@ -483,7 +483,14 @@ def collect_metrics(
         "end": connection.ops.adapt_datetimefield_value(window_end),
     }
     pre_days = settings.OFFERLAB_CUPED_PRE_PERIOD_DAYS
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Per-customer aggregates spill to disk at the default 4 MB; JIT costs more than
+            # it saves on a statement that runs once. Both apply to this transaction only.
+            cursor.execute(
+                "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+                [settings.OFFERLAB_ANALYSIS_WORK_MEM],
+            )
         cursor.execute(customers_sql(pre_days), params)
         for row in cursor.fetchall():
             part, vid, segment, bucket, hours, ordered, *values = row
