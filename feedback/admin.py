@@ -1,5 +1,6 @@
 """Admin for growth teams: surveys with their questions, and what customers answered per arm."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -33,8 +34,28 @@ class QuestionFormSet(BaseInlineFormSet):
             raise ValidationError("Question keys must be unique within the survey.")
 
 
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = Question
+        fields = [
+            "position",
+            "key",
+            "type",
+            "metric",
+            "text",
+            "choices",
+            "low_label",
+            "high_label",
+        ]
+        help_texts = {
+            "choices": 'Single choice only: a JSON list, e.g. ["Price", "Timing", "Fit"].',
+            "metric": "CSAT: 5 = very helpful. Intrusiveness: 5 = very pushy.",
+        }
+
+
 class QuestionInline(admin.StackedInline):
     model = Question
+    form = QuestionForm
     formset = QuestionFormSet
     extra = 0
     min_num = 1

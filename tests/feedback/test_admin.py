@@ -96,3 +96,14 @@ def test_survey_page_shows_rates_distributions_and_comments_per_variant(client, 
     assert "67%" in page and "50%" in page  # finished/offered: 2/3 control, 1/2 treatment
     assert "Exactly what I needed" in page and "Too many emails" in page
     assert '<svg role="img" aria-label="helpful: 1: 0, 2: 0, 3: 0, 4: 1, 5: 1 (n=2)"' in page
+
+
+def test_questions_are_frozen_once_the_survey_was_offered(client, staff_user, survey):
+    survey_for_offer(offer=make_offer())
+    client.force_login(staff_user)
+    page = client.get(f"/admin/feedback/survey/{survey.pk}/change/").content.decode()
+    # Key and type are shown, not editable, and no question can be added or removed.
+    assert 'name="questions-0-type"' not in page
+    assert 'name="questions-0-key"' not in page
+    assert 'name="questions-0-text"' in page
+    assert 'name="questions-0-DELETE"' not in page
