@@ -55,6 +55,10 @@
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
   ].join("");
 
+  var INVALID = "This survey link is not valid or has expired.";
+  var RETRY_LATER = "Too many tries just now. Please try again in a minute.";
+  var OFFLINE = "Couldn't load the survey. Check your connection and reload the page.";
+
   function apiBase(script) {
     var explicit = script.getAttribute("data-api");
     var base = explicit || script.src.replace(/static\/feedback\/widget[^/]*\.js(?:[?#].*)?$/, "");
@@ -124,7 +128,8 @@
     var self = this;
     if (!this.token) return this.remove();
     this.request("GET", "surveys/" + encodeURIComponent(this.token)).then(function (res) {
-      if (res.status !== 200) return self.unavailable();
+      if (res.status === 429) return self.unavailable(RETRY_LATER);
+      if (res.status !== 200) return self.unavailable(INVALID);
       self.survey = res.data;
       self.answers = res.data.answers || {};
       if (res.data.finished) return self.inline ? self.thanks(true) : self.remove();
@@ -133,7 +138,7 @@
       while (self.index < qs.length && self.answers[qs[self.index].key] !== undefined) self.index++;
       if (self.index >= qs.length) self.index = qs.length - 1;
       self.render(false);
-    }).catch(function () { self.unavailable(); });
+    }).catch(function () { self.unavailable(OFFLINE); });
   };
 
   Widget.prototype.header = function () {
@@ -243,7 +248,11 @@
         self.live.textContent = "Saved. Question " + (self.index + 1) + " of " + self.survey.questions.length;
         return self.render(true);
       }
-      if (res.status === 403) return self.unavailable();
+      if (res.status === 403) return self.unavailable(INVALID);
+      if (res.status === 429) {
+        self.error.textContent = RETRY_LATER;
+        return;
+      }
       var detail = res.data && res.data.answers && res.data.answers[q.key];
       self.error.textContent = detail ? detail[0] : "Sorry, that didn't save. Please try again.";
     }).catch(function () {
@@ -278,11 +287,10 @@
     if (!this.inline) setTimeout(function () { self.remove(); }, 6000);
   };
 
-  Widget.prototype.unavailable = function () {
+  Widget.prototype.unavailable = function (message) {
     if (!this.inline) return this.remove();
     this.card.textContent = "";
-    this.card.appendChild(h("p", { class: "thanks", role: "alert",
-      text: "This survey link is not valid or has expired." }));
+    this.card.appendChild(h("p", { class: "thanks", role: "alert", text: message }));
   };
 
   Widget.prototype.close = function () {
