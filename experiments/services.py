@@ -243,6 +243,17 @@ _TRANSITIONS = {
 def experiment_transition(*, experiment: Experiment, action: str, actor=None) -> Experiment:
     """start | pause | stop | ship, with the rules a valid experiment needs."""
     sources, target = _TRANSITIONS[action]
+    layer = Experiment.objects.filter(pk=experiment.pk).values_list("layer", flat=True).first()
+    if action == "start" and layer:
+        # Lock every experiment of the layer, in pk order, before checking for overlaps: two
+        # overlapping starts then run one after the other (and the second is refused) instead
+        # of both passing the check; the fixed order means they queue rather than deadlock.
+        list(
+            Experiment.objects.select_for_update()
+            .filter(layer=layer)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
     if experiment.status not in sources:
         raise ValidationError(

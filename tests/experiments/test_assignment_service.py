@@ -356,3 +356,34 @@ def test_config_read_by_a_request_during_the_start_transaction_is_refreshed_on_c
         reader.join(timeout=30)
     assert seen == ["paused"]
     assert experiment_config("pp-timing").status == "running"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_experiments_started_at_once_cannot_both_run():
+    if connection.vendor != "postgresql":
+        require_services("concurrent starts need PostgreSQL (set DATABASE_URL)")
+    first = _draft_in_layer("email-a", 0.0, 0.6)
+    second = _draft_in_layer("email-b", 0.4, 1.0)
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def start(experiment) -> None:
+        try:
+            barrier.wait(timeout=30)
+            services.experiment_transition(experiment=experiment, action="start")
+            outcomes[experiment.key] = "started"
+        except ValidationError as exc:
+            outcomes[experiment.key] = sorted(exc.message_dict)
+        except Exception as exc:  # asserted below
+            outcomes[experiment.key] = repr(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(map(str, outcomes.values())) == ["['layer']", "started"], outcomes
+    assert Experiment.objects.filter(status=Status.RUNNING).count() == 1
