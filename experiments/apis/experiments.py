@@ -1,7 +1,7 @@
 """Staff API: experiments (create, list, detail, update, start/pause/stop)."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -180,12 +180,18 @@ class ExperimentListCreateApi(APIView):
         serializer = ExperimentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = _fields_from(serializer.validated_data)
+        taken = ValidationError({"key": ["An experiment with this key exists."]})
         if Experiment.objects.filter(key=fields["key"]).exists():
-            raise ValidationError({"key": ["An experiment with this key exists."]})
+            raise taken
         try:
             experiment = services.experiment_create(actor=request.user, **fields)
         except ValidationError as exc:
             raise _slice_errors_renamed(exc) from exc
+        except IntegrityError:
+            # Another request created the same key between the check and the insert.
+            if Experiment.objects.filter(key=fields["key"]).exists():
+                raise taken from None
+            raise
         return Response(
             ExperimentOutputSerializer(experiment_get(experiment.key)).data,
             status=status.HTTP_201_CREATED,

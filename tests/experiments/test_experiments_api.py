@@ -1,12 +1,17 @@
 """Staff experiments API: create, list, detail, update and start/pause/stop, as DESIGN.md shows."""
 
 import copy
+import threading
+from unittest import mock
 
 import pytest
+from django.db import connection, connections
 
 from experiments.models import Experiment, Status
 from experiments.selectors import experiment_config
 from experiments.services import assignment_get_or_create
+from tests.conftest import require_services
+from tests.factories import ExperimentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -342,3 +347,26 @@ def test_status_cannot_be_set_by_create_or_patch(staff):
     assert Experiment.objects.get().status == Status.DRAFT
     staff.patch("/api/v1/experiments/pp-email-timing", {"status": "running"}, format="json")
     assert Experiment.objects.get().status == Status.DRAFT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_key_created_by_a_concurrent_request_is_400_naming_key(staff):
+    if connection.vendor != "postgresql":
+        require_services("a concurrent writer needs PostgreSQL (set DATABASE_URL)")
+
+    def other_request_commits_the_key() -> None:
+        ExperimentFactory(key="pp-email-timing")
+        connections.close_all()
+
+    def racing_request_wins(*args, **kwargs):
+        # The other request inserts the key after this one's uniqueness checks have passed.
+        if not Experiment.objects.filter(key="pp-email-timing").exists():
+            other = threading.Thread(target=other_request_commits_the_key)
+            other.start()
+            other.join(timeout=30)
+
+    with mock.patch.object(Experiment, "validate_unique", racing_request_wins):
+        response = create(staff)
+    assert response.status_code == 400
+    assert "key" in response.json()
+    assert Experiment.objects.filter(key="pp-email-timing").count() == 1
