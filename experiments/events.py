@@ -75,6 +75,7 @@ _QUANTUM = Decimal(1).scaleb(-MAX_DECIMALS)
 _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+_MONEY_RE = re.compile(r"[0-9]{1,14}(?:\.[0-9]{1,4})?")
 _INTEGER_RE = re.compile(r"[+-]?[0-9]{1,9}")
 _DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 # Echo a rejected event's id back only when it is short enough to be an id at all.
@@ -87,7 +88,7 @@ class Item(NamedTuple):
     sku: str
     category: str
     quantity: int
-    price: Decimal | None
+    price: Decimal | str | None
 
 
 class Event(NamedTuple):
@@ -99,7 +100,7 @@ class Event(NamedTuple):
     occurred_at: datetime
     offer_id: str | None
     order_id: str
-    amount: Decimal | None
+    amount: Decimal | str | None  # str: plain decimal text, see _decimal
     currency: str
     items: tuple[Item, ...]
 
@@ -182,9 +183,15 @@ def _uuid(value: object) -> tuple[str | None, str | None]:
         return None, "Must be a UUID string, e.g. 0b7e4a3c-5d1f-4c2a-9e8b-6f0d1a2b3c4d."
 
 
-def _decimal(value: object) -> tuple[Decimal | None, str | None]:
-    """A non-negative money amount from a JSON number or a numeric string."""
+def _decimal(value: object) -> tuple[Decimal | str | None, str | None]:
+    """A non-negative money amount from a JSON number or a numeric string.
+
+    Plain decimal text that fits numeric(18, 4) is kept as text (the database reads it exactly);
+    anything else is parsed, checked and returned as a Decimal.
+    """
     kind = type(value)
+    if kind is str and _MONEY_RE.fullmatch(value):
+        return value, None
     try:
         if kind is int:
             number = Decimal(value)
