@@ -7,7 +7,9 @@ Starts gunicorn with production-style settings (DEBUG off) on a free loopback po
 of realistic events (orders with 1–4 lines, offers shown and accepted) from several client
 threads, then inserts the same number of events and lines with plain psycopg `executemany`
 (a fresh set of event ids, same batch size, same number of concurrent writers) and prints both
-rates and their ratio. Run by hand; the machine is shared, so compare the ratio, not the rates.
+rates and their ratio, and the CPU time each way spent per 1,000 events (gunicorn workers and
+PostgreSQL backends, read from /proc on Linux). Run by hand; the machine is shared, so compare
+the ratio and the CPU per event rather than the rates.
 """
 
 import argparse
