@@ -490,10 +490,10 @@ def _harm_check(
     comparison = _comparison(metric, variant)
     label = metric_label(metric_name)
     why = _not_enough(metric, comparison)
-    if metric is not None and why is None:
-        values = [_num(v.get("value")) for v in metric.get("variants") or []]
-        if all(v is not None and v == 0 for v in values):
-            why = missing
+    values = [_num(v.get("value")) for v in (metric or {}).get("variants") or []]
+    # Nothing recorded in any arm usually means the events are not sent, not a perfect offer.
+    if all(not v for v in values):
+        why = missing
     if why:
         return Criterion(
             key, PENDING, f"The {label} cannot be checked yet: {why}.", action=f"{missing}"

@@ -380,13 +380,15 @@ def test_no_returns_data_is_pending_with_the_reason(how):
     if how == "missing":
         drop_metric(result, "return_rate")
     else:
-        replace_metric(result, return_rate(a=0.0, diff=0.0, ci=(0.0, 0.0), p=None))
+        # As the analysis reports it: both arms at 0 and a comparison it could not compute.
+        replace_metric(result, return_rate(a=0.0, diff=None, ci=None, p=None, significant=False))
+        result["metrics"][1]["comparisons"][0]["note"] = "not enough data: no variance"
 
     readiness = report(result)
 
     c = criterion(readiness, "return_rate")
     assert c["status"] == "pending"
-    assert "return" in c["detail"]
+    assert "no returns recorded yet (send order_returned events)" in c["detail"]
     assert readiness["verdict"] == "keep_testing"
 
 
