@@ -225,7 +225,7 @@ def response_save(*, display: Display, answers: dict, complete: bool) -> Respons
     answer of null (or empty text) clears that question.
     """
     checked = _answers_validated(display.survey, answers)
-    response, _ = _response_locked(display)
+    response = _response_locked(display)
     if response.finished:
         raise ApplicationError("This survey has already been answered. Thank you!", status_code=409)
     stored = dict(response.answers)
@@ -247,13 +247,16 @@ def response_save(*, display: Display, answers: dict, complete: bool) -> Respons
     return response
 
 
-def _response_locked(display: Display) -> tuple[Response, bool]:
+def _response_locked(display: Display) -> Response:
     """The display's response row, created if needed, locked for this transaction."""
+    response = Response.objects.select_for_update().filter(display=display).first()
+    if response is not None:
+        return response
     try:
         with transaction.atomic():
-            response = Response.objects.create(
+            return Response.objects.create(
                 display=display, survey_id=display.survey_id, offer_id=display.offer_id
             )
-            return response, True
     except IntegrityError:
-        return Response.objects.select_for_update().get(display=display), False
+        # A concurrent first answer created it; wait for its transaction and use that row.
+        return Response.objects.select_for_update().get(display=display)

@@ -1,11 +1,17 @@
 """Public survey API: loading questions, saving answers as they go, finishing once."""
 
-import pytest
+import threading
 
+import pytest
+from django.db import connection
+
+from config.exceptions import ApplicationError
 from feedback.models import Answer, Display, Response
-from feedback.services import survey_for_offer
+from feedback.selectors import survey_display_for_token
+from feedback.services import response_save, survey_for_offer
+from tests.conftest import require_services
 from tests.factories import running_experiment
-from tests.feedback.conftest import make_offer
+from tests.feedback.conftest import make_offer, make_survey
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +196,46 @@ def test_responses_carry_the_variant_stamped_at_serve_time(anon, survey):
         )
     )
     assert by_variant == {"control": 5.0, "delay-24": 2.0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_answers_land_in_one_response_and_only_one_finish_wins():
+    """Two tabs (or a retry) answering at once: both answers kept, one finish, one 409."""
+    if connection.vendor != "postgresql":
+        require_services("concurrent transactions need PostgreSQL (set DATABASE_URL)")
+    make_survey(key="race-answers")
+    offer = make_offer()
+    token = survey_for_offer(offer=offer)["token"]
+    display = survey_display_for_token(token)
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def answer(answers, complete):
+        try:
+            barrier.wait(timeout=10)
+            response_save(display=display, answers=answers, complete=complete)
+            outcomes.append(200)
+        except ApplicationError as exc:
+            outcomes.append(exc.status_code)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def race(a, b):
+        threads = [threading.Thread(target=answer, args=args) for args in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+
+    race(({"helpful": 4}, False), ({"pushy": True}, False))
+    assert not errors and outcomes == [200, 200]
+    assert Response.objects.get(offer=offer).answers == {"helpful": 4, "pushy": True}
+
+    outcomes.clear()
+    race(({"why": "Price"}, True), ({"why": "Timing"}, True))
+    assert not errors and sorted(outcomes) == [200, 409]
+    response = Response.objects.get(offer=offer)
+    assert response.finished and response.answers["why"] in ("Price", "Timing")
+    assert Answer.objects.filter(response=response).count() == 3
