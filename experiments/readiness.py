@@ -51,6 +51,10 @@ METRIC_LABELS = {
     "survey_response_rate": "survey response rate",
 }
 MINUS = "\u2212"
+ONE_VARIANT_STEP = (
+    "add a variant to compare with the control: variants are locked once an experiment starts, "
+    "so create a new experiment with a control and at least one variant"
+)
 NO_ANALYSIS_STEP = (
     "run an analysis: `python manage.py analyze KEY` or POST /api/v1/experiments/KEY/analyze"
 )
@@ -746,10 +750,12 @@ def evaluate(
         verdict = KEEP_TESTING
     recommended = focus.variant if focus and focus.winner and verdict != DO_NOT_SCALE else control
 
-    if result:
-        next_step = _next_step(verdict, criteria, cfg, recommended, control, result)
-    else:
+    if not result:
         next_step = NO_ANALYSIS_STEP
+    elif focus is None:
+        next_step = ONE_VARIANT_STEP
+    else:
+        next_step = _next_step(verdict, criteria, cfg, recommended, control, result)
     return {
         "experiment": result.get("experiment") or info.get("key"),
         "verdict": verdict,

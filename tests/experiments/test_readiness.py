@@ -582,6 +582,7 @@ def test_one_variant_only_is_pending_not_an_exception():
 
     assert readiness["verdict"] == "keep_testing"
     assert readiness["recommended_variant"] == "A"
+    assert readiness["next_step"].startswith("add a variant to compare with the control")
     c = criterion(readiness, "acceptance_above_baseline")
     assert c["status"] == "pending"
     assert "only one variant" in c["detail"]
