@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from feedback.models import Answer, Display, QuestionType, Response, Survey
 from feedback.tokens import InvalidToken, survey_token_read
@@ -87,14 +88,26 @@ def survey_public(*, display: Display) -> dict:
     }
 
 
+def _count_per_survey(queryset: QuerySet) -> Coalesce:
+    """A correlated COUNT per survey (joining displays and responses at once would multiply)."""
+    counted = (
+        queryset.filter(survey=OuterRef("pk"))
+        .order_by()
+        .values("survey")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), Value(0))
+
+
 def surveys_with_counts() -> QuerySet[Survey]:
     """Surveys, newest first, with how often they were offered and answered."""
     return (
         Survey.objects.prefetch_related("questions")
         .annotate(
-            display_count=Count("displays", distinct=True),
-            response_count=Count("responses", distinct=True),
-            finished_count=Count("responses", filter=Q(responses__finished=True), distinct=True),
+            display_count=_count_per_survey(Display.objects.all()),
+            response_count=_count_per_survey(Response.objects.all()),
+            finished_count=_count_per_survey(Response.objects.filter(finished=True)),
         )
         .order_by("-created_at", "-id")
     )
