@@ -1,5 +1,6 @@
 """`manage.py import_events PATH`: back-filling events from JSON lines or CSV, re-runnable."""
 
+import io
 import json
 import uuid
 from datetime import timedelta
@@ -139,3 +140,13 @@ def test_missing_file_and_unknown_format_are_command_errors(tmp_path):
     odd.write_text("")
     with pytest.raises(CommandError, match="--format"):
         _run(str(odd))
+
+
+def test_dash_reads_json_lines_from_stdin(monkeypatch):
+    lines = "\n".join(json.dumps(_order(f"c-{i}", 2, [])) for i in range(3)).encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
+
+    output = _run("-", "--format", "jsonl")
+
+    assert "-: 3 events — accepted 3, duplicates 0, rejected 0" in output
+    assert OutcomeEvent.objects.count() == 3
