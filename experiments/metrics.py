@@ -1,11 +1,13 @@
 """SQL aggregation of outcomes into sufficient statistics per variant, segment and day.
 
 One statement per experiment builds one row per assigned customer (intent to treat: every
-Assignment row counts) with all outcome columns, then groups it twice: by (variant, segment,
-day of assignment) for counts and sums, and by (variant, segment, ISO week, hours, ordered)
-for time to the next order. Two small statements add the survey ratings and displays. Python
-only ever sees these grouped rows; it rolls them up (per variant, segment, week, cumulative
-day) by adding sums, which is exact for counts and uses ``math.fsum`` for money.
+Assignment row counts) with all outcome columns — one LEFT JOIN of the assignments with a
+UNION ALL of the customer facts, one GROUP BY per assignment — then groups it twice: by
+(variant, segment, day of assignment) for counts and sums, and by (variant, segment, ISO week,
+hours, ordered) for time to the next order. Two small statements add the survey ratings and
+displays. Python only ever sees these grouped rows; it rolls them up (per variant, segment,
+week, cumulative day) by adding sums, which is exact for counts and uses ``math.fsum`` for
+money.
 
 Metric definitions (outcomes count from ``assigned_at`` up to the window end, inclusive):
 
@@ -313,7 +315,13 @@ def _dialect() -> _Dialect:
 
 
 def customers_sql(pre_period_days: int) -> str:
-    """The per-customer statement (see the module docstring for the definitions)."""
+    """The per-customer statement (see the module docstring for the definitions).
+
+    Every fact about a customer (events, the first order per category, orders and returns of
+    recommended items) is one row of ``facts``; one LEFT JOIN of the assignments with it and
+    one GROUP BY per assignment give the per-customer outcome row, so each table is scanned
+    once and no per-customer aggregate is joined back.
+    """
     d = _dialect()
     assignment = Assignment._meta.db_table
     event = OutcomeEvent._meta.db_table
@@ -321,85 +329,81 @@ def customers_sql(pre_period_days: int) -> str:
     offer = Offer._meta.db_table
     pre_start = d.minus_days("a.assigned_at", pre_period_days)
     # Rounded up to whole hours; the 0.001 h (3.6 s) slack absorbs julianday's float error.
-    elapsed = d.hours_between("COALESCE(ev.first_order_at, %(end)s)", "a.assigned_at")
+    elapsed = d.hours_between("COALESCE(first_order_at, %(end)s)", "assigned_at")
     hours = d.ceil(f"({elapsed} - 0.001)")
+
+    codes = {
+        "offer_accepted": 1,
+        "cart_abandoned": 2,
+        "order_placed": 3,
+        "category": 4,
+        "rec_order": 5,
+        "rec_return": 6,
+    }
+
+    def after(src: str) -> str:
+        return f"f.src = {codes[src]} AND f.at >= a.assigned_at"
+
     return f"""
-WITH a AS (
-    SELECT id AS aid, customer_id, variant_id, segment, assigned_at
-    FROM {assignment}
-    WHERE experiment_id = %(experiment)s AND assigned_at <= %(end)s
-),
-xo AS (
+WITH xo AS (
     SELECT offer_id FROM {offer} WHERE experiment_id = %(experiment)s
-),
-ev AS (
-    SELECT a.aid,
-        MAX(CASE WHEN e.type = 'offer_accepted' AND e.occurred_at >= a.assigned_at
-                  AND (e.offer_id IS NULL OR xo.offer_id IS NOT NULL) THEN 1 ELSE 0 END)
-            AS accepted,
-        MAX(CASE WHEN e.type = 'cart_abandoned' AND e.occurred_at >= a.assigned_at
-                 THEN 1 ELSE 0 END) AS abandoned,
-        MIN(CASE WHEN e.type = 'order_placed' AND e.occurred_at >= a.assigned_at
-                 THEN e.occurred_at END) AS first_order_at,
-        SUM(CASE WHEN e.type = 'order_placed' AND e.occurred_at >= a.assigned_at
-                 THEN COALESCE(e.amount, 0) ELSE 0 END) AS revenue,
-        SUM(CASE WHEN e.type = 'order_placed' AND e.occurred_at < a.assigned_at
-                 THEN COALESCE(e.amount, 0) ELSE 0 END) AS pre_revenue
-    FROM a
-    JOIN {event} e ON e.customer_id = a.customer_id
-    LEFT JOIN xo ON xo.offer_id = e.offer_id
-    WHERE e.type IN ('offer_accepted', 'cart_abandoned', 'order_placed')
-      AND e.occurred_at >= {pre_start} AND e.occurred_at <= %(end)s
-    GROUP BY a.aid
-),
-expansion AS (
-    -- A category first ordered after assignment adds a distinct category to the history.
-    SELECT a.aid,
-        CASE WHEN COUNT(DISTINCT i.category)
-                  > COUNT(DISTINCT CASE WHEN i.occurred_at < a.assigned_at THEN i.category END)
-             THEN 1 ELSE 0 END AS expanded
-    FROM a
-    JOIN {item} i ON i.customer_id = a.customer_id
-    WHERE i.type = 'order_placed' AND i.category <> '' AND i.occurred_at <= %(end)s
-    GROUP BY a.aid
 ),
 rec AS ({d.recommended_skus}
 ),
-rec_items AS (
-    SELECT a.aid, i.type, i.event_id
-    FROM a
-    JOIN {item} i ON i.customer_id = a.customer_id
+facts AS (
+    SELECT customer_id,
+        CASE type WHEN 'offer_accepted' THEN 1 WHEN 'cart_abandoned' THEN 2 ELSE 3 END AS src,
+        occurred_at AS at, offer_id, CAST(amount AS DOUBLE PRECISION) AS amount
+    FROM {event}
+    WHERE type IN ('offer_accepted', 'cart_abandoned', 'order_placed')
+      AND occurred_at <= %(end)s
+    UNION ALL
+    SELECT customer_id, 4 AS src, MIN(occurred_at) AS at, NULL, NULL
+    FROM {item}
+    WHERE type = 'order_placed' AND category <> '' AND occurred_at <= %(end)s
+    GROUP BY customer_id, category
+    UNION ALL
+    SELECT i.customer_id,
+        CASE WHEN i.type = 'order_placed' THEN 5 ELSE 6 END AS src,
+        MIN(i.occurred_at) AS at, NULL, CAST(MIN(e.amount) AS DOUBLE PRECISION)
+    FROM {item} i
     JOIN rec ON rec.customer_id = i.customer_id AND rec.sku = i.sku
-    WHERE i.type IN ('order_placed', 'order_returned')
-      AND i.occurred_at >= a.assigned_at AND i.occurred_at <= %(end)s
-    GROUP BY a.aid, i.type, i.event_id
+    JOIN {event} e ON e.id = i.event_id
+    WHERE i.type IN ('order_placed', 'order_returned') AND i.occurred_at <= %(end)s
+    GROUP BY i.customer_id, i.type, i.event_id
 ),
-xs AS (
-    SELECT r.aid,
-        SUM(CASE WHEN r.type = 'order_placed' THEN 1 ELSE 0 END) AS orders,
-        SUM(CASE WHEN r.type = 'order_placed' THEN COALESCE(e.amount, 0) ELSE 0 END) AS value,
-        MAX(CASE WHEN r.type = 'order_returned' THEN 1 ELSE 0 END) AS returned
-    FROM rec_items r
-    JOIN {event} e ON e.id = r.event_id
-    GROUP BY r.aid
+per AS (
+    SELECT a.id, a.variant_id, a.segment, a.assigned_at,
+        MAX(CASE WHEN {after("offer_accepted")}
+                  AND (f.offer_id IS NULL OR xo.offer_id IS NOT NULL) THEN 1 ELSE 0 END)
+            AS accepted,
+        MAX(CASE WHEN {after("cart_abandoned")} THEN 1 ELSE 0 END) AS abandoned,
+        MAX(CASE WHEN {after("category")} THEN 1 ELSE 0 END) AS expanded,
+        MAX(CASE WHEN {after("rec_return")} THEN 1 ELSE 0 END) AS rec_returned,
+        MIN(CASE WHEN {after("order_placed")} THEN f.at END) AS first_order_at,
+        SUM(CASE WHEN {after("order_placed")} THEN COALESCE(f.amount, 0) ELSE 0 END) AS revenue,
+        SUM(CASE WHEN f.src = 3 AND f.at < a.assigned_at
+                 THEN COALESCE(f.amount, 0) ELSE 0 END) AS pre_revenue,
+        SUM(CASE WHEN {after("rec_order")} THEN 1 ELSE 0 END) AS xs_orders,
+        SUM(CASE WHEN {after("rec_order")} THEN COALESCE(f.amount, 0) ELSE 0 END) AS xs_value
+    FROM {assignment} a
+    LEFT JOIN facts f ON f.customer_id = a.customer_id
+        AND (f.src > 3 OR f.at >= {pre_start})
+    LEFT JOIN xo ON xo.offer_id = f.offer_id
+    WHERE a.experiment_id = %(experiment)s AND a.assigned_at <= %(end)s
+    GROUP BY a.id, a.variant_id, a.segment, a.assigned_at
 ),
 pc AS (
-    SELECT a.variant_id, a.segment,
-        {d.day("a.assigned_at")} AS day,
-        {d.week("a.assigned_at")} AS week,
-        COALESCE(ev.accepted, 0) AS accepted,
-        COALESCE(ev.abandoned, 0) AS abandoned,
-        COALESCE(expansion.expanded, 0) AS expanded,
-        CASE WHEN ev.accepted = 1 AND xs.returned = 1 THEN 1 ELSE 0 END AS returned,
-        COALESCE(ev.revenue, 0) * 1.0 AS revenue,
-        COALESCE(ev.pre_revenue, 0) * 1.0 AS pre_revenue,
-        CASE WHEN xs.orders > 0 THEN xs.value * 1.0 / xs.orders END AS xs_aov,
-        CASE WHEN ev.first_order_at IS NULL THEN 0 ELSE 1 END AS ordered,
+    SELECT variant_id, segment,
+        {d.day("assigned_at")} AS day,
+        {d.week("assigned_at")} AS week,
+        accepted, abandoned, expanded,
+        CASE WHEN accepted = 1 AND rec_returned = 1 THEN 1 ELSE 0 END AS returned,
+        revenue, pre_revenue,
+        CASE WHEN xs_orders > 0 THEN xs_value * 1.0 / xs_orders END AS xs_aov,
+        CASE WHEN first_order_at IS NULL THEN 0 ELSE 1 END AS ordered,
         {hours} AS hours
-    FROM a
-    LEFT JOIN ev ON ev.aid = a.aid
-    LEFT JOIN expansion ON expansion.aid = a.aid
-    LEFT JOIN xs ON xs.aid = a.aid
+    FROM per
 )
 SELECT 'c' AS part, variant_id, segment, day AS bucket, NULL AS hours, NULL AS ordered,
     COUNT(*), SUM(accepted), SUM(abandoned), SUM(expanded), SUM(returned),
