@@ -23,8 +23,9 @@ def _broker_state() -> str:
     from config.celery import app
 
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        # One attempt with a short timeout: a load balancer's check must not wait on retries.
+        with app.connection_for_write(connect_timeout=1) as conn:
+            conn.ensure_connection(max_retries=0)
     except Exception as exc:  # the broker client raises many types; all mean "down"
         return f"down: {exc.__class__.__name__}"
     return "ok"
