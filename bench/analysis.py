@@ -65,6 +65,16 @@ def _generate(n: int) -> int:
     )
     start = "now() - interval '28 days'"
     with connection.cursor() as cur:
+        # Bulk load as pg_restore does: plain indexes dropped first, rebuilt after the load.
+        cur.execute(
+            """SELECT i.indexname, i.indexdef FROM pg_indexes i
+               WHERE i.tablename = ANY(%s) AND NOT EXISTS (
+                   SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
+            [[a, e, i, o]],
+        )
+        indexes = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(f'DROP INDEX "{name}"')
         cur.execute("SELECT setseed(0.42)")
         cur.execute(
             f"""
@@ -120,6 +130,8 @@ def _generate(n: int) -> int:
             """,
             [experiment.id, control.id, treatment.id, n],
         )
+        for _, definition in indexes:
+            cur.execute(definition)
         for table in (a, e, i, o):
             cur.execute(f"ANALYZE {table}")
     return experiment.id
@@ -159,10 +171,10 @@ def _full(experiment_id: int) -> tuple[float, float, str]:
     return total, time.perf_counter() - started, run.status
 
 
-def child(n: int) -> dict:
-    from bench._support import recreate_database
+def child(n: int, reuse: bool = False) -> dict:
+    from bench._support import database_url, recreate_database
 
-    url = recreate_database(DB_NAME)
+    url = database_url(DB_NAME) if reuse else recreate_database(DB_NAME)
     os.environ.update(
         {"DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-analysis-not-secret" * 2}
     )
@@ -174,8 +186,17 @@ def child(n: int) -> dict:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from experiments.models import AnalysisRun, Experiment
+
     started = time.perf_counter()
-    experiment_id = _generate(n)
+    existing = Experiment.objects.filter(key="bench").first() if reuse else None
+    if existing is not None and existing.assignments.count() == n:
+        AnalysisRun.objects.filter(experiment=existing).delete()
+        experiment_id = existing.id
+    elif reuse:
+        raise SystemExit(f"--reuse: {DB_NAME} does not hold {n:,} customers; run without it")
+    else:
+        experiment_id = _generate(n)
     generated = time.perf_counter() - started
     rss_before = _rss_mb()
     floors = [_floor(experiment_id) for _ in range(2)]
@@ -197,15 +218,20 @@ def child(n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the bench database when it already holds the last size (one size only)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, reuse=args.reuse)))
         return
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n)],
+            [sys.executable, __file__, "--child", str(n), *(["--reuse"] if args.reuse else [])],
             capture_output=True,
             text=True,
             cwd=ROOT,

@@ -351,7 +351,7 @@ def daily_block(data: MetricsData, experiment: Experiment, *, n_star: int | None
             entry = metric_result(
                 name=name,
                 kind=kind,
-                by_variant=metric_stats(data, selection)[name],
+                by_variant=metric_stats(data, selection, only=name)[name],
                 data=data,
                 experiment=experiment,
                 guardrails=frozenset(),
@@ -409,7 +409,9 @@ def _power_block(
     if kind in RATE_KINDS or kind is None:
         required = planned_per_variant(experiment)
     elif kind in ("mean", "rating") and control is not None:
-        by_variant = metric_stats(data, Selection())[experiment.primary_metric]
+        by_variant = metric_stats(data, Selection(), only=experiment.primary_metric)[
+            experiment.primary_metric
+        ]
         arm = by_variant[control.id]
         if isinstance(arm, stats.MeanStats):
             variance = stats.sample_variance(arm.n, arm.sum, arm.sum_sq)

@@ -214,9 +214,18 @@ def _survey_stats(groups: list[dict[float, int]], kind: str) -> Stats:
     return RatingHistogram(counts=tuple(counts.get(v, 0) for v in RATING_VALUES))
 
 
-def metric_stats(data: MetricsData, selection: Selection) -> dict[str, dict[int, Stats]]:
-    """{metric name: {variant id: sufficient statistics}} for the selected rows."""
+def metric_stats(
+    data: MetricsData, selection: Selection, only: str | None = None
+) -> dict[str, dict[int, Stats]]:
+    """{metric name: {variant id: sufficient statistics}} for the selected rows.
+
+    With ``only`` just that metric is computed (the daily chart needs the primary one).
+    """
     out: dict[str, dict[int, Stats]] = defaultdict(dict)
+
+    def wanted(metric: str) -> bool:
+        return only is None or only == metric
+
     for variant in data.variants:
         cells = [
             values
@@ -224,36 +233,39 @@ def metric_stats(data: MetricsData, selection: Selection) -> dict[str, dict[int,
             if vid == variant.id and selection.keep(segment, day)
         ]
         for metric, stats_ in _cell_stats(_sum_cells(cells)).items():
-            out[metric][variant.id] = stats_
+            if wanted(metric):
+                out[metric][variant.id] = stats_
 
-        groups = [
-            counts
-            for (vid, segment, week), counts in data.survival.items()
-            if vid == variant.id
-            and (selection.segment is None or segment == selection.segment)
-            and (selection.week is None or week == selection.week)
-        ]
-        out[Metric.TIME_TO_SECONDARY_PURCHASE.value][variant.id] = _survival_stats(groups)
+        if wanted(Metric.TIME_TO_SECONDARY_PURCHASE.value):
+            groups = [
+                counts
+                for (vid, segment, week), counts in data.survival.items()
+                if vid == variant.id
+                and (selection.segment is None or segment == selection.segment)
+                and (selection.week is None or week == selection.week)
+            ]
+            out[Metric.TIME_TO_SECONDARY_PURCHASE.value][variant.id] = _survival_stats(groups)
 
-        for metric in SURVEY_METRICS:
+        for metric in filter(wanted, SURVEY_METRICS):
             kind = survey_kind(data, metric)
-            wanted = "yes_no" if kind == "proportion" else "rating"
+            qtype = "yes_no" if kind == "proportion" else "rating"
             answers = [
                 counts
-                for (vid, segment, day, m, qtype), counts in data.ratings.items()
-                if vid == variant.id and m == metric and qtype == wanted
+                for (vid, segment, day, m, t), counts in data.ratings.items()
+                if vid == variant.id and m == metric and t == qtype
                 if selection.keep(segment, day)
             ]
             out[metric][variant.id] = _survey_stats(answers, kind)
 
-        shown = finished = 0
-        for (vid, segment, day), (d, f) in data.displays.items():
-            if vid == variant.id and selection.keep(segment, day):
-                shown += d
-                finished += f
-        out[Metric.SURVEY_RESPONSE_RATE.value][variant.id] = ProportionStats(
-            n=shown, successes=finished
-        )
+        if wanted(Metric.SURVEY_RESPONSE_RATE.value):
+            shown = finished = 0
+            for (vid, segment, day), (d, f) in data.displays.items():
+                if vid == variant.id and selection.keep(segment, day):
+                    shown += d
+                    finished += f
+            out[Metric.SURVEY_RESPONSE_RATE.value][variant.id] = ProportionStats(
+                n=shown, successes=finished
+            )
     return dict(out)
 
 
