@@ -101,6 +101,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, hot-path config) ----------------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://offerlab")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The cache only speeds things up: with Redis down, serve without it (config/cache.py).
+    CACHES["default"]["BACKEND"] = "config.cache.ResilientRedisCache"
 
 # --- I18N / static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

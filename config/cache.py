@@ -1,0 +1,82 @@
+"""A Redis cache that degrades instead of failing when Redis is down.
+
+The cache only speeds things up (the experiment/catalogue config generation, throttling), so an
+outage of Redis must not take the storefront with it: reads answer the default, writes are
+dropped, and each failure is logged (at most once a minute per process). Throttles fail open for
+the outage; config snapshots fall back to their time bound (OFFERLAB_CONFIG_CACHE_SECONDS).
+Selected in settings when CACHE_URL is redis://…; short socket timeouts keep an unreachable
+Redis from stalling requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+DEFAULT_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
+_last_warning = [0.0]
+
+
+def _warn(operation: str, exc: Exception) -> None:
+    now = time.monotonic()
+    if now - _last_warning[0] >= 60:
+        _last_warning[0] = now
+        logger.warning("cache unavailable (%s: %s): serving without it", operation, exc)
+
+
+class ResilientRedisCache(RedisCache):
+    def __init__(self, server, params):
+        params = {**params, "OPTIONS": {**DEFAULT_OPTIONS, **params.get("OPTIONS", {})}}
+        super().__init__(server, params)
+
+    def _soft(self, operation: str, default, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            _warn(operation, exc)
+            return default
+
+    def get(self, key, default=None, version=None):
+        return self._soft("get", default, super().get, key, default, version)
+
+    def get_many(self, keys, version=None):
+        return self._soft("get_many", {}, super().get_many, keys, version)
+
+    def has_key(self, key, version=None):
+        return self._soft("has_key", False, super().has_key, key, version)
+
+    def add(self, key, value, timeout=None, version=None):
+        return self._soft("add", False, super().add, key, value, timeout, version)
+
+    def set(self, key, value, timeout=None, version=None):
+        return self._soft("set", None, super().set, key, value, timeout, version)
+
+    def set_many(self, data, timeout=None, version=None):
+        return self._soft("set_many", [], super().set_many, data, timeout, version)
+
+    def touch(self, key, timeout=None, version=None):
+        return self._soft("touch", False, super().touch, key, timeout, version)
+
+    def delete(self, key, version=None):
+        return self._soft("delete", False, super().delete, key, version)
+
+    def delete_many(self, keys, version=None):
+        return self._soft("delete_many", None, super().delete_many, keys, version)
+
+    def incr(self, key, delta=1, version=None):
+        # like a missing key: callers that bump a counter then fall back to set(), dropped too
+        try:
+            return super().incr(key, delta, version)
+        except UNAVAILABLE as exc:
+            _warn("incr", exc)
+            raise ValueError("cache unavailable") from exc
+
+    def clear(self):
+        return self._soft("clear", False, super().clear)
