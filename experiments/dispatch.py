@@ -10,17 +10,22 @@ a wake-up call. `analysis_publish` sends that message and, when the broker is do
 - `running` runs older than RUNNING_GRACE whose task no live worker reports holding
   (a worker killed outright: Redis would redeliver it only after the visibility timeout).
 
-A message sent twice is harmless: `analysis_run` returns a finished run unchanged and computes an
-active one into the same row, so there is still exactly one result per run.
+A message sent twice is harmless: `analysis_claim` lets one process at a time compute a run, and
+`analysis_run` returns a finished run unchanged, so each run is computed into its one row once
+(again only if the process computing it died).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import Error as DatabaseError
+from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -32,6 +37,7 @@ RunStatus = AnalysisRun.RunStatus
 BROKER_DOWN = "waiting for the job queue (broker unavailable); it starts when the queue is back"
 QUEUED_GRACE = timedelta(minutes=10)
 RUNNING_GRACE = timedelta(minutes=2)
+ANALYSIS_LOCK = 0x616E61  # first key of the (key, run id) advisory lock ("ana")
 # Fail fast while the broker is down: the request is recorded in the database anyway.
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 
@@ -51,6 +57,37 @@ def analysis_publish(*, run_id: int, task_id: str) -> bool:
         )
         return False
     return True
+
+
+@contextmanager
+def analysis_claim(run_id: int) -> Iterator[None]:
+    """Compute run ``run_id`` in one process at a time.
+
+    A PostgreSQL session advisory lock held while the run is computed. A copy of the task
+    delivered meanwhile waits for it, then finds the run finished and leaves it alone; a copy
+    delivered after its worker died gets the lock once the dead process's connection is gone,
+    and computes. Waiting is bounded below the task's soft time limit (then the lock timeout is
+    a database error, and the task retries). SQLite: one process, nothing to wait for.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = (ANALYSIS_LOCK, run_id % 2**31)
+    wait_ms = max(settings.CELERY_TASK_SOFT_TIME_LIMIT - 300, 1) * 1000
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{wait_ms}ms"])
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        finally:
+            cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except DatabaseError:
+            pass  # the connection is gone, and the lock went with it
 
 
 def _tasks_held_by_workers() -> set[str] | None:

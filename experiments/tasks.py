@@ -3,6 +3,7 @@
 from celery import Task, shared_task
 
 from experiments.analysis import TRANSIENT_ERRORS, analysis_fail, analysis_request, analysis_run
+from experiments.dispatch import analysis_claim
 from experiments.models import AnalysisRun, Experiment, Status
 
 
@@ -30,7 +31,8 @@ def analyze_experiment(self, run_id: int) -> str | None:
     run = AnalysisRun.objects.select_related("experiment").filter(pk=run_id).first()
     if run is None:
         return None
-    return analysis_run(experiment=run.experiment, run=run, raise_transient=True).status
+    with analysis_claim(run_id):  # a duplicate delivery waits, then finds the run finished
+        return analysis_run(experiment=run.experiment, run=run, raise_transient=True).status
 
 
 @shared_task(acks_late=True)

@@ -25,9 +25,9 @@ def conninfo() -> str:
 
 
 class Worker:
-    """`celery worker --pool=prefork -c 1` on a queue of its own, logging to a file."""
+    """`celery worker --pool=prefork` on a queue of its own, logging to a file."""
 
-    def __init__(self, queue: str, log: Path, broker_url: str):
+    def __init__(self, queue: str, log: Path, broker_url: str, concurrency: int = 1):
         self.log = log
         env = {
             **os.environ,
@@ -37,7 +37,8 @@ class Worker:
             "DEBUG": "1",
         }
         celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
-        argv = [celery, "-A", "config.celery:app", "worker", "--pool=prefork", "--concurrency=1"]
+        argv = [celery, "-A", "config.celery:app", "worker", "--pool=prefork"]
+        argv += [f"--concurrency={concurrency}"]
         argv += ["--loglevel=INFO", "-Q", queue, "--without-gossip", "--without-mingle"]
         argv += ["--hostname", f"{queue}-{time.monotonic_ns()}@%h"]
         self.proc = subprocess.Popen(
@@ -89,9 +90,9 @@ def worker_queue(tmp_path):
     celery_app.conf.task_always_eager = False
     started: list[Worker] = []
 
-    def start(broker_url: str | None = None) -> Worker:
+    def start(broker_url: str | None = None, concurrency: int = 1) -> Worker:
         log = tmp_path / f"worker-{len(started)}.log"
-        worker = Worker(queue, log, broker_url or settings.CELERY_BROKER_URL)
+        worker = Worker(queue, log, broker_url or settings.CELERY_BROKER_URL, concurrency)
         started.append(worker)
         return worker
 

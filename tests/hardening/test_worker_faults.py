@@ -13,6 +13,7 @@ from django.utils import timezone
 from experiments.analysis import analysis_request
 from experiments.dispatch import analysis_runs_requeue
 from experiments.models import AnalysisRun, Assignment
+from experiments.tasks import analyze_experiment
 from tests.factories import running_experiment
 
 from .conftest import conninfo
@@ -105,3 +106,27 @@ def test_sigkill_of_the_whole_worker_mid_analysis_completes_after_a_restart(work
     assert AnalysisRun.objects.filter(experiment=experiment).count() == 1
     # a second sweep finds nothing left to do
     assert analysis_runs_requeue(running_grace=timedelta(0)) == []
+
+
+def test_the_same_analysis_delivered_twice_at_once_is_computed_once(worker_queue):
+    experiment = _experiment("fault-twice")
+    worker = worker_queue(concurrency=2)
+    run = AnalysisRun.objects.create(experiment=experiment, task_id="twice-" + str(time.time()))
+    with EventsLocked() as lock:
+        analyze_experiment.apply_async(args=[run.pk], task_id=run.task_id)
+        analyze_experiment.apply_async(args=[run.pk], task_id=run.task_id)
+        _wait_status(run, {RunStatus.RUNNING}, 60)
+        worker.wait_log("Task experiments.tasks.analyze_experiment", 10)
+        time.sleep(1)  # both copies received: one computes, one waits for it
+        lock.release()
+        run = _wait_status(run, {RunStatus.SUCCEEDED, RunStatus.FAILED}, 120)
+    computed_at = run.result["computed_at"]
+    deadline = time.monotonic() + 30
+    while worker.text().count(f"[{run.task_id}] succeeded") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert worker.text().count(f"[{run.task_id}] succeeded") == 2
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.result["computed_at"] == computed_at  # the second copy did not recompute it
+    assert AnalysisRun.objects.filter(experiment=experiment).count() == 1
