@@ -176,6 +176,12 @@ def format_difference(kind: str, value) -> str:
     return f"{_signed(value * mult, digits)}{unit}"
 
 
+def possessive(name) -> str:
+    """ "B's", but "features'" (variant keys are often plural nouns)."""
+    name = str(name)
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
@@ -205,7 +211,8 @@ def comparison_sentence(metric: dict, comparison: dict, *, alpha: float = 0.05) 
     if kind == "time_to_event":
         label = f"median {label}"
     return (
-        f"{variant}'s {label} is {format_value(kind, mine)} vs {format_value(kind, theirs)} "
+        f"{possessive(variant)} {label} is {format_value(kind, mine)} vs "
+        f"{format_value(kind, theirs)} "
         f"for {baseline} ({', '.join(parts)})"
     )
 
@@ -363,6 +370,10 @@ def srm_shortfall(srm: dict) -> tuple[str, float, float, float] | None:
     return worst
 
 
+def _sample_reached(result: dict, cfg: ReadinessSettings) -> bool:
+    return _sample_size(result, cfg).status == PASS
+
+
 def _srm(result: dict, cfg: ReadinessSettings) -> Criterion:
     srm = result.get("srm") or {}
     passed = srm.get("passed")
@@ -415,7 +426,7 @@ def _primary(result: dict, cfg: ReadinessSettings, variant: str) -> Criterion:
         return Criterion(
             "acceptance_above_baseline",
             PENDING,
-            f"{variant}'s {label} cannot be compared yet: {why}.",
+            f"{possessive(variant)} {label} cannot be compared yet: {why}.",
             action="wait for more data",
         )
     sentence = comparison_sentence(metric, comparison, alpha=cfg.alpha)
@@ -611,8 +622,8 @@ def _customer_feedback(result: dict, cfg: ReadinessSettings, variant: str) -> Cr
             "customer_feedback",
             FAIL,
             f"{csat_sentence}: below the floor of {cfg.csat_floor:.1f} / 5.",
-            action=f"improve the offer: {variant}'s CSAT {format_value('rating', mean)} is "
-            f"below the {cfg.csat_floor:.1f} floor",
+            action=f"improve the offer: {possessive(variant)} CSAT "
+            f"{format_value('rating', mean)} is below the {cfg.csat_floor:.1f} floor",
         )
     tail = (
         f"; {comparison_sentence(intr, intr_cmp, alpha=cfg.alpha)}: not pushier"
@@ -673,6 +684,15 @@ def _segments(result: dict, cfg: ReadinessSettings, variant: str) -> Criterion:
             PASS,
             f"{variant} improved the {label} in {len(positive)} of {len(rows)} segments and "
             f"harmed none significantly ({shown}).",
+        )
+    if not _sample_reached(result, cfg):
+        # Small segments flip sign by chance; judge breadth once the planned sample is in.
+        return Criterion(
+            "segments",
+            PENDING,
+            f"So far {variant} improved the {label} in {len(positive)} of {len(rows)} segments "
+            f"({shown}); breadth is judged once the planned sample is reached.",
+            action="wait for the planned sample",
         )
     return Criterion(
         "segments",

@@ -531,6 +531,25 @@ def test_lift_in_only_a_minority_of_segments_fails():
     assert "only 1 of 3 segments" in c["detail"]
 
 
+def test_weak_segments_before_the_planned_sample_are_pending_not_failed():
+    result = _short_of_sample(healthy_result())
+    result["segments"] = [segment("new", 0.03, p=0.3), segment("loyal", -0.01, p=0.4)]
+
+    c = criterion(report(result), "segments")
+
+    assert c["status"] == "pending"
+    assert "So far B improved the acceptance rate in 1 of 2 segments" in c["detail"]
+
+
+def test_a_variant_named_in_the_plural_reads_naturally():
+    result = healthy_result()
+    result["metrics"][0] = acceptance(variant="features")
+
+    detail = criterion(report(result), "acceptance_above_baseline")["detail"]
+
+    assert detail.startswith("features' acceptance rate is 11.8 % vs 9.6 % for A")
+
+
 def test_no_segments_is_pending():
     result = healthy_result(segments=[])
 
