@@ -100,6 +100,7 @@ class Proc:
     def __init__(self, name: str, argv: list[str], env: dict, logdir: Path):
         self.name = name
         self.log_path = logdir / f"{name}.log"
+        self._start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             argv,
@@ -118,9 +119,12 @@ class Proc:
         return self.popen.poll() is None
 
     def log_text(self) -> str:
+        """What this process wrote (a restarted one may share the file with its predecessor)."""
         if not self._log.closed:
             self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        with open(self.log_path, "rb") as f:
+            f.seek(self._start)
+            return f.read().decode(errors="replace")
 
     def wait_for_log(self, needle: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -343,7 +343,12 @@ def wait_for_analyses(conninfo: str, timeout: float) -> dict:
             time.sleep(1)
 
 
-def reconcile(conninfo: str, total: Stats, assigned: dict) -> list[tuple[str, bool, str]]:
+def reconcile(
+    conninfo: str, total: Stats, assigned: dict, *, exact: bool = True
+) -> list[tuple[str, bool, str]]:
+    """PASS/FAIL lines. ``exact``: the tables hold nothing but what this generator was told was
+    stored (off under faults, where a request may commit and then fail to answer: stored, not
+    lost, and its retry is a duplicate)."""
     checks: list[tuple[str, bool, str]] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         accepted = total.accepted_events
@@ -359,7 +364,10 @@ def reconcile(conninfo: str, total: Stats, assigned: dict) -> list[tuple[str, bo
         checks.append(
             (
                 "events: every accepted event stored exactly once",
-                lost == 0 and doubled == 0 and all_rows == len(accepted) and accepted_once,
+                lost == 0
+                and doubled == 0
+                and accepted_once
+                and (all_rows == len(accepted) or not exact),
                 f"{len(accepted):,} accepted, {stored[1]:,} found, lost {lost}, doubled "
                 f"{doubled}, rows in table {all_rows:,}, re-sent → duplicate "
                 f"{len(total.duplicate_events):,}, rejected {len(total.rejected_events)}",
@@ -383,7 +391,7 @@ def reconcile(conninfo: str, total: Stats, assigned: dict) -> list[tuple[str, bo
         checks.append(
             (
                 "offers: every offer id received exists (and no other offer)",
-                found == len(offers) and offer_rows == len(offers),
+                found == len(offers) and (offer_rows == len(offers) or not exact),
                 f"{len(offers):,} received, {found:,} found, rows in table {offer_rows:,}",
             )
         )
@@ -410,7 +418,8 @@ def reconcile(conninfo: str, total: Stats, assigned: dict) -> list[tuple[str, bo
         checks.append(
             (
                 "survey: every answered token is one finished response with its 3 answers",
-                not (missing or doubled_resp or unfinished or short) and resp_rows == len(answered),
+                not (missing or doubled_resp or unfinished or short)
+                and (resp_rows == len(answered) or not exact),
                 f"{len(answered):,} answered, lost {len(missing)}, doubled {len(doubled_resp)}, "
                 f"unfinished {len(unfinished)}, incomplete answers {len(short)}, "
                 f"responses in table {resp_rows:,}",
