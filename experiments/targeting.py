@@ -30,19 +30,26 @@ def targeting_errors(rules: object) -> list[str]:
     return errors
 
 
+def _equal(actual: object, expected: object) -> bool:
+    """JSON equality: 1 == 1.0, but true is not 1 (Python's True == 1 would say it is)."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    return actual == expected
+
+
 def _matches(rule: Mapping, attributes: Mapping) -> bool:
     op, expected = rule["op"], rule.get("value")
     if rule["attribute"] not in attributes:
         return op in ("ne", "not_in")
     actual = attributes[rule["attribute"]]
     if op == "eq":
-        return actual == expected
+        return _equal(actual, expected)
     if op == "ne":
-        return actual != expected
+        return not _equal(actual, expected)
     if op == "in":
-        return actual in expected
+        return any(_equal(actual, item) for item in expected)
     if op == "not_in":
-        return actual not in expected
+        return not any(_equal(actual, item) for item in expected)
     if not isinstance(actual, Real) or isinstance(actual, bool):
         return False
     return actual >= expected if op == "gte" else actual <= expected

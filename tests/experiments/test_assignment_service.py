@@ -303,6 +303,13 @@ def test_disjoint_or_freed_slices_can_start():
         ({"attribute": "orders", "op": "lte", "value": 3}, {"orders": 3}, True),
         ({"attribute": "orders", "op": "lte", "value": 3}, {"orders": 4}, False),
         ({"attribute": "orders", "op": "lte", "value": 3}, {"orders": None}, False),
+        ({"attribute": "vip", "op": "eq", "value": True}, {"vip": True}, True),
+        ({"attribute": "vip", "op": "eq", "value": True}, {"vip": 1}, False),
+        ({"attribute": "orders", "op": "eq", "value": 1}, {"orders": True}, False),
+        ({"attribute": "orders", "op": "eq", "value": 3}, {"orders": 3.0}, True),
+        ({"attribute": "orders", "op": "in", "value": [0, 1]}, {"orders": False}, False),
+        ({"attribute": "vip", "op": "ne", "value": False}, {"vip": 0}, True),
+        ({"attribute": "vip", "op": "not_in", "value": [True]}, {"vip": 1}, True),
     ],
 )
 @pytest.mark.django_db
