@@ -6,33 +6,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import NotFound
+from experiments.readiness import CRITERIA, DO_NOT_SCALE, KEEP_TESTING, READY
 from experiments.report import NeverAnalysed, how_to_analyse, report_for
 from experiments.selectors import experiment_get
-
-
-class CriterionSerializer(serializers.Serializer):
-    key = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pass", "fail", "pending"])
-    detail = serializers.CharField()
-
-
-class ReadinessOutputSerializer(serializers.Serializer):
-    experiment = serializers.CharField()
-    verdict = serializers.ChoiceField(choices=["ready_to_scale", "keep_testing", "do_not_scale"])
-    recommended_variant = serializers.CharField(allow_null=True)
-    criteria = CriterionSerializer(many=True)
-    next_step = serializers.CharField()
-    generated_at = serializers.CharField()
 
 
 class ExperimentReadinessApi(APIView):
     """GET /api/v1/experiments/{key}/readiness — verdict, criteria and next step (DESIGN.md)."""
 
-    OutputSerializer = ReadinessOutputSerializer
+    class OutputSerializer(serializers.Serializer):
+        class CriterionSerializer(serializers.Serializer):
+            key = serializers.ChoiceField(choices=CRITERIA)
+            status = serializers.ChoiceField(choices=["pass", "fail", "pending"])
+            detail = serializers.CharField(help_text="One sentence of evidence in plain words.")
+
+        experiment = serializers.CharField()
+        verdict = serializers.ChoiceField(choices=[READY, KEEP_TESTING, DO_NOT_SCALE])
+        recommended_variant = serializers.CharField(
+            allow_null=True, help_text="The best significant winner, or the control."
+        )
+        criteria = CriterionSerializer(many=True)
+        next_step = serializers.CharField()
+        generated_at = serializers.CharField()
 
     @extend_schema(
         responses={
-            200: ReadinessOutputSerializer,
+            200: OutputSerializer,
             404: OpenApiResponse(
                 response=inline_serializer(
                     "ReadinessNotFound",
