@@ -11,21 +11,22 @@ from experiments.report import NeverAnalysed, how_to_analyse, report_for
 from experiments.selectors import experiment_get
 
 
+class ReadinessCriterionSerializer(serializers.Serializer):
+    key = serializers.ChoiceField(choices=CRITERIA)
+    status = serializers.ChoiceField(choices=["pass", "fail", "pending"])
+    detail = serializers.CharField(help_text="One sentence of evidence in plain words.")
+
+
 class ExperimentReadinessApi(APIView):
     """GET /api/v1/experiments/{key}/readiness — verdict, criteria and next step (DESIGN.md)."""
 
     class OutputSerializer(serializers.Serializer):
-        class CriterionSerializer(serializers.Serializer):
-            key = serializers.ChoiceField(choices=CRITERIA)
-            status = serializers.ChoiceField(choices=["pass", "fail", "pending"])
-            detail = serializers.CharField(help_text="One sentence of evidence in plain words.")
-
         experiment = serializers.CharField()
         verdict = serializers.ChoiceField(choices=[READY, KEEP_TESTING, DO_NOT_SCALE])
         recommended_variant = serializers.CharField(
             allow_null=True, help_text="The best significant winner, or the control."
         )
-        criteria = CriterionSerializer(many=True)
+        criteria = ReadinessCriterionSerializer(many=True)
         next_step = serializers.CharField()
         generated_at = serializers.CharField()
 
