@@ -280,6 +280,31 @@ class _Dialect:
     week: Callable[[str], str]
     ceil: Callable[[str], str]
     recommended_skus: str
+    final: str
+
+
+_SUMS = """COUNT(*), SUM(accepted), SUM(abandoned), SUM(expanded), SUM(returned),
+    SUM(revenue), SUM(revenue * revenue), SUM(pre_revenue), SUM(pre_revenue * pre_revenue),
+    SUM(revenue * pre_revenue), COUNT(xs_aov), SUM(xs_aov), SUM(xs_aov * xs_aov)"""
+
+# Both groupings in one pass over the per-customer rows (PostgreSQL).
+_FINAL_GROUPING_SETS = f"""
+SELECT CASE WHEN GROUPING(day) = 0 THEN 'c' ELSE 't' END AS part, variant_id, segment,
+    CASE WHEN GROUPING(day) = 0 THEN day ELSE week END AS bucket, hours, ordered, {_SUMS}
+FROM pc
+GROUP BY GROUPING SETS ((variant_id, segment, day), (variant_id, segment, week, hours, ordered))
+"""
+
+# The same with UNION ALL (SQLite has no GROUPING SETS).
+_FINAL_UNION = f"""
+SELECT 'c' AS part, variant_id, segment, day AS bucket, NULL AS hours, NULL AS ordered, {_SUMS}
+FROM pc
+GROUP BY variant_id, segment, day
+UNION ALL
+SELECT 't' AS part, variant_id, segment, week AS bucket, hours, ordered, {_SUMS}
+FROM pc
+GROUP BY variant_id, segment, week, hours, ordered
+"""
 
 
 def _postgres() -> _Dialect:
@@ -300,6 +325,7 @@ def _postgres() -> _Dialect:
             ) AS p(elem)
             WHERE o.experiment_id = %(experiment)s AND o.created_at <= %(end)s
               AND jsonb_typeof(p.elem) = 'object' AND p.elem ->> 'sku' IS NOT NULL""",
+        final=_FINAL_GROUPING_SETS,
     )
 
 
@@ -319,6 +345,7 @@ def _sqlite() -> _Dialect:
             WHERE o.experiment_id = %(experiment)s AND o.created_at <= %(end)s
               AND json_type(o.products) = 'array'
               AND json_extract(j.value, '$.sku') IS NOT NULL""",
+        final=_FINAL_UNION,
     )
 
 
@@ -417,17 +444,7 @@ pc AS (
         {hours} AS hours
     FROM per
 )
-SELECT 'c' AS part, variant_id, segment, day AS bucket, NULL AS hours, NULL AS ordered,
-    COUNT(*), SUM(accepted), SUM(abandoned), SUM(expanded), SUM(returned),
-    SUM(revenue), SUM(revenue * revenue), SUM(pre_revenue), SUM(pre_revenue * pre_revenue),
-    SUM(revenue * pre_revenue), COUNT(xs_aov), SUM(xs_aov), SUM(xs_aov * xs_aov)
-FROM pc
-GROUP BY variant_id, segment, day
-UNION ALL
-SELECT 't' AS part, variant_id, segment, week AS bucket, hours, ordered,
-    COUNT(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM pc
-GROUP BY variant_id, segment, week, hours, ordered
+{d.final}
 """
 
 
