@@ -61,6 +61,39 @@ def _fresh_hot_path_caches():
     yield
 
 
+CHROMIUM = os.environ.get("OFFERLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """Debian's chromium driven by Playwright (tests marked `browser`, with `live_server`)."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes between
+    # browser steps are ordinary blocking calls, so Django's async guard does not apply.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.urls import get_resolver
+
+    # Import the whole URLconf (scipy, statsmodels…) now, not during the first request.
+    get_resolver().url_patterns  # noqa: B018
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if not executable:
+        require_services(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def api_key(db) -> str:
     _, key = APIKey.objects.create_key(name="test-storefront")

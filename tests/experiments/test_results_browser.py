@@ -4,42 +4,20 @@ Set OFFERLAB_SCREENSHOTS=docs to also write docs/results-page.png for the README
 """
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
-from django.urls import get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from experiments.models import AnalysisRun, Status
 from experiments.readiness import readiness_for_run
-from tests.conftest import ROOT, require_services
+from tests.conftest import ROOT
 from tests.experiments.readiness_results import healthy_result
 from tests.factories import ExperimentFactory, VariantFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("OFFERLAB_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.environ.get("OFFERLAB_SCREENSHOTS")
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls between browser
-    # steps are ordinary blocking calls, so Django's async guard does not apply.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    get_resolver().url_patterns  # noqa: B018  (import the URLconf now, not in the first request)
-    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if not executable:
-        require_services(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=executable, args=["--headless=new", "--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -5,33 +5,20 @@ Set OFFERLAB_SCREENSHOTS=docs to also write the README screenshots
 """
 
 import os
-import shutil
 import threading
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from django.urls import get_resolver
 
 from feedback.models import Answer, Display, Response
 from feedback.services import survey_for_offer
-from tests.conftest import require_services
 from tests.factories import running_experiment
 from tests.feedback.conftest import make_offer, make_survey
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("OFFERLAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = os.environ.get("OFFERLAB_SCREENSHOTS")
 
@@ -55,26 +42,6 @@ HOST_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 </main>
 <script src="{script}" data-token="{token}" async></script>
 </body></html>"""
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are ordinary blocking calls, so Django's async guard doesn't apply.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    # Import the whole URLconf (scipy, statsmodels…) now, not during the widget's first request.
-    get_resolver().url_patterns  # noqa: B018
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        require_services(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=CHROMIUM_ARGS,
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
