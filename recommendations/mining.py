@@ -40,40 +40,38 @@ SAMPLE_ORDERS = 2
 _BATCH = 1000
 _MINING_LOCK = 0x6D696E65  # pg_advisory_xact_lock key for relations_mine ("mine")
 
-_BASKETS_CTE = """
-WITH lines AS (
-    SELECT DISTINCT event_id, sku FROM experiments_eventitem
-    WHERE type = %s AND occurred_at >= %s AND occurred_at <= %s
-),
-sizes AS (SELECT event_id, COUNT(*) AS n FROM lines GROUP BY event_id),
-baskets AS (
-    SELECT lines.event_id, lines.sku FROM lines
-    JOIN sizes ON sizes.event_id = lines.event_id
-    WHERE sizes.n <= %s
-)
+# Baskets: order events in the window with at most `max_basket` distinct skus. Written as joins
+# on the base table (not a CTE scanned twice), so each side of the self-join can use the
+# event_id index whatever the planner's row estimates — a bulk load without ANALYZE yet must
+# not turn the nightly job into a quadratic nested loop. A line has its event's type, so the
+# lines of a basket need no second type filter (one the planner would AND with the type index).
+_BASKETS = """
+SELECT event_id FROM experiments_eventitem
+WHERE type = %s AND occurred_at >= %s AND occurred_at <= %s
+GROUP BY event_id
+HAVING COUNT(DISTINCT sku) <= %s
 """
 
-_ITEM_COUNTS_SQL = (
-    _BASKETS_CTE
-    + """
-SELECT NULL, COUNT(DISTINCT event_id) FROM baskets
+_ITEM_COUNTS_SQL = f"""
+SELECT NULL, COUNT(*) FROM ({_BASKETS}) baskets
 UNION ALL
-SELECT sku, COUNT(*) FROM baskets GROUP BY sku
+SELECT i.sku, COUNT(DISTINCT i.event_id)
+FROM ({_BASKETS}) baskets
+JOIN experiments_eventitem i ON i.event_id = baskets.event_id
+GROUP BY i.sku
 """
-)
 
-# The self-join: every pair of distinct skus in one basket, counted once (a.sku < b.sku).
-_PAIR_COUNTS_SQL = (
-    _BASKETS_CTE
-    + """
-SELECT a.sku, b.sku, COUNT(*), MIN(NULLIF(e.order_id, '')), MAX(NULLIF(e.order_id, ''))
-FROM baskets a
-JOIN baskets b ON b.event_id = a.event_id AND a.sku < b.sku
-JOIN experiments_outcomeevent e ON e.id = a.event_id
+# The self-join: every pair of distinct skus in one basket, counted once per basket (a < b).
+_PAIR_COUNTS_SQL = f"""
+SELECT a.sku, b.sku, COUNT(DISTINCT a.event_id),
+       MIN(NULLIF(e.order_id, '')), MAX(NULLIF(e.order_id, ''))
+FROM ({_BASKETS}) baskets
+JOIN experiments_eventitem a ON a.event_id = baskets.event_id
+JOIN experiments_eventitem b ON b.event_id = baskets.event_id AND a.sku < b.sku
+JOIN experiments_outcomeevent e ON e.id = baskets.event_id
 GROUP BY a.sku, b.sku
-HAVING COUNT(*) >= %s
+HAVING COUNT(DISTINCT a.event_id) >= %s
 """
-)
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def pair_statistics(
         max_basket,
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_ITEM_COUNTS_SQL, window)
+        cursor.execute(_ITEM_COUNTS_SQL, [*window, *window])
         item_counts, baskets = {}, 0
         for sku, n in cursor.fetchall():
             if sku is None:
