@@ -12,7 +12,7 @@ from recommendations.mining import relations_mine
 from recommendations.models import ProductRelation
 from recommendations.tasks import mine_relations_task
 
-from .conftest import make_product, order
+from .conftest import make_product, order, relate
 
 pytestmark = pytest.mark.django_db
 
@@ -127,8 +127,6 @@ def test_oversized_baskets_and_orders_outside_the_window_are_left_out(db):
 
 
 def test_curated_relation_keeps_its_score_when_mining_finds_the_pair(baskets):
-    from .conftest import relate
-
     curated = relate("tent", "stakes", "complement", score=1.0)
     relations_mine(min_support_count=MIN_SUPPORT)
     curated.refresh_from_db()
