@@ -133,6 +133,9 @@ class TrafficSimulator:
     def __init__(self, storefront: Storefront, *, seed: int = 7, now: datetime | None = None):
         self.api = storefront
         self.rng = np.random.default_rng(seed)
+        # Survey answers draw from their own stream: whether an offer carries a survey depends on
+        # its random offer id, and must not shift the draws of everything else.
+        self.survey_rng = np.random.default_rng([seed, 1])
         self.now = now or timezone.now()
         self._due: list[_Due] = []
         self._seq = itertools.count()
@@ -290,8 +293,8 @@ class TrafficSimulator:
                 items=[{"sku": "gift-card", "category": "gift", "quantity": 1, "price": "25.00"}],
             )
         survey = offer.get("survey")
-        if survey and rng.random() < scenario.survey_response:
-            answer_at = shown + timedelta(hours=float(rng.uniform(0.2, 30)))
+        if survey and self.survey_rng.random() < scenario.survey_response:
+            answer_at = shown + timedelta(hours=float(self.survey_rng.uniform(0.2, 30)))
             self._at(answer_at, lambda: self._answer_survey(survey["token"], arm))
 
     def _answer_survey(self, token: str, arm: ArmTruth) -> None:
@@ -301,13 +304,17 @@ class TrafficSimulator:
             kind, key = question["type"], question["key"]
             if kind == "rating":
                 if "push" in key or "intrus" in key:
-                    answers[key] = int(1 + self.rng.binomial(4, arm.pushy))
+                    answers[key] = int(1 + self.survey_rng.binomial(4, arm.pushy))
                 else:
-                    answers[key] = int(1 + self.rng.choice(5, p=np.array(arm.csat) / sum(arm.csat)))
+                    answers[key] = int(
+                        1 + self.survey_rng.choice(5, p=np.array(arm.csat) / sum(arm.csat))
+                    )
             elif kind == "yes_no":
-                answers[key] = bool(self.rng.random() < arm.pushy)
+                answers[key] = bool(self.survey_rng.random() < arm.pushy)
             elif kind == "single_choice" and question.get("choices"):
-                answers[key] = question["choices"][self.rng.integers(len(question["choices"]))]
+                answers[key] = question["choices"][
+                    self.survey_rng.integers(len(question["choices"]))
+                ]
         if not answers:
             return
         self.api.public_post(

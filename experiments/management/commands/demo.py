@@ -118,7 +118,7 @@ def scenarios() -> list[Scenario]:
             "factor": "timing",
             "trigger": "post_purchase",
             "strategy": "completion",
-            "traffic_percent": 60,
+            "traffic_percent": 80,
             "layer": "post-purchase-email",
             "targeting": [{"attribute": "country", "op": "in", "value": ["DE", "FR", "NL"]}],
             "baseline_rate": 0.10,
@@ -128,10 +128,10 @@ def scenarios() -> list[Scenario]:
                 _variant("next-day", "Next day", delay=24),
             ],
         },
-        arms={"now": ArmTruth(accept=0.10), "next-day": ArmTruth(accept=0.17)},
+        arms={"now": ArmTruth(accept=0.10), "next-day": ArmTruth(accept=0.20)},
         anchor_skus=("trail-shoe",),
         days=28,
-        customers_per_day=85,
+        customers_per_day=70,
         novelty=0.3,
     )
     channel = Scenario(
@@ -182,7 +182,7 @@ def scenarios() -> list[Scenario]:
         },
         anchor_skus=("smart-bulb",),
         days=21,
-        customers_per_day=60,
+        customers_per_day=50,
         novelty=0.0,
     )
     message = Scenario(
