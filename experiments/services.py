@@ -294,6 +294,17 @@ _INSERT_SQL = (
     "ON CONFLICT (experiment_id, customer_id) DO NOTHING RETURNING variant_id"
 )
 
+# PostgreSQL: the insert and, when it conflicts, the read of the stored row in one round trip.
+# The read sees the statement's snapshot, so a row committed by a concurrent first request
+# after that is not in it: the caller then reads it with a second query.
+_INSERT_OR_READ_SQL = (
+    "WITH inserted AS (" + _INSERT_SQL + ") "
+    "SELECT variant_id, true FROM inserted "
+    "UNION ALL "
+    "SELECT variant_id, false FROM experiments_assignment "
+    "WHERE experiment_id = %s AND customer_id = %s"
+)
+
 
 def _existing_variant(config: ExperimentConfig, customer_id: str) -> VariantConfig | None:
     variant_id = (
@@ -336,22 +347,27 @@ def assignment_get_or_create(
         )
     variant, reason = choose_for(config, customer_id, attributes)
     if variant is not None:
+        params = [
+            config.id,
+            variant.id,
+            customer_id,
+            _segment(config, attributes),
+            json.dumps(attributes, separators=(",", ":"), sort_keys=True),
+            # As the ORM stores it (naive UTC text on SQLite), so range filters compare.
+            connection.ops.adapt_datetimefield_value(at or timezone.now()),
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_SQL,
-                [
-                    config.id,
-                    variant.id,
-                    customer_id,
-                    _segment(config, attributes),
-                    json.dumps(attributes, separators=(",", ":"), sort_keys=True),
-                    # As the ORM stores it (naive UTC text on SQLite), so range filters compare.
-                    connection.ops.adapt_datetimefield_value(at or timezone.now()),
-                ],
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute(_INSERT_OR_READ_SQL, [*params, config.id, customer_id])
+            else:
+                cursor.execute(_INSERT_SQL, params)
             row = cursor.fetchone()
         if row is not None:
-            return AssignmentResult(variant=variant, in_experiment=True, new=True)
+            if len(row) == 1 or row[1]:
+                return AssignmentResult(variant=variant, in_experiment=True, new=True)
+            stored = config.variant(row[0])
+            if stored is not None:
+                return AssignmentResult(variant=stored, in_experiment=True)
     existing = _existing_variant(config, customer_id)
     if existing is not None:
         return AssignmentResult(variant=existing, in_experiment=True)

@@ -394,3 +394,16 @@ def test_two_overlapping_experiments_started_at_once_cannot_both_run():
 
     assert sorted(map(str, outcomes.values())) == ["['layer']", "started"], outcomes
     assert Experiment.objects.filter(status=Status.RUNNING).count() == 1
+
+
+@pytest.mark.django_db
+def test_hot_path_statements_per_request(django_assert_num_queries):
+    running_experiment("pp-timing")
+    config = experiment_config("pp-timing")
+    with django_assert_num_queries(1):  # INSERT … ON CONFLICT DO NOTHING RETURNING
+        first = assignment_get_or_create(config=config, customer_id="c-1")
+    # Returning customer: PostgreSQL reads the stored row in the same statement.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        again = assignment_get_or_create(config=config, customer_id="c-1")
+    assert (first.new, again.new) == (True, False)
+    assert again.variant == first.variant
