@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -17,18 +18,21 @@ from datetime import date
 
 import matplotlib
 
+# Figures are built with the object API (no pyplot state), so web threads never share one.
 matplotlib.use("Agg")
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import ScaledTranslation
 
-from experiments.readiness import metric_label
+from experiments.readiness import metric_label, normalise
+
+logger = logging.getLogger(__name__)
 
 # Bump when the drawings change, so cached SVGs of older runs are redrawn.
-CHARTS_VERSION = 2
+CHARTS_VERSION = 3
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -93,9 +97,8 @@ def _num(x) -> float | None:
 
 def _svg(fig, name: str, description: str) -> str:
     buffer = io.StringIO()
-    with plt.rc_context({**_STYLE, "svg.hashsalt": name}):
+    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": name}):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
     svg = _XML_HEAD.sub("", buffer.getvalue(), count=1)
     # Make it scale to its container and announce itself to screen readers.
     svg = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", svg, count=1)
@@ -248,9 +251,10 @@ def forest_plot(result: dict) -> str | None:
     limit = min(max(extent, default=10.0) * 1.15, 100.0)
     limit = max(limit, 5.0)
 
-    with plt.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):
         height = 0.62 * len(rows) + 1.6
-        fig, ax = plt.subplots(figsize=(7.0, height))
+        fig = Figure(figsize=(7.0, height))
+        ax = fig.subplots()
         ax.axvline(0, color=CONTROL, linewidth=1.2, zorder=1)
         used = set()
         for y, ((_, metric, comparison), (lift, lo, hi)) in enumerate(
@@ -397,8 +401,9 @@ def cumulative_lift_chart(result: dict) -> str | None:
                 reached = date.fromisoformat(str(day.get("date"))[:10])
                 break
 
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(9.0, 4.2))
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(9.0, 4.2))
+        ax = fig.subplots()
         ax.axhline(0, color=CONTROL, linewidth=1.2)
         for variant, points in series.items():
             colour = _colour_for(variant, treatments)
@@ -561,12 +566,12 @@ def weekly_segment_chart(result: dict) -> str | None:
         return None
 
     panels = [(p, rows) for p, rows in (("week", weeks), ("segment", segments)) if rows]
-    with plt.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):
         widths = [max(len(rows), 2) for _, rows in panels]
-        fig, axes = plt.subplots(
+        fig = Figure(figsize=(9.0, 4.0))
+        axes = fig.subplots(
             1,
             len(panels),
-            figsize=(9.0, 4.0),
             sharey=True,
             gridspec_kw={"width_ratios": widths},
             squeeze=False,
@@ -628,12 +633,12 @@ def survey_chart(result: dict) -> str | None:
     ]
     if not metrics:
         return None
-    with plt.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):
         heights = [len(m.get("variants") or []) for m in metrics]
-        fig, axes = plt.subplots(
+        fig = Figure(figsize=(9.0, 0.55 * sum(heights) + 1.3 * len(metrics) + 0.4))
+        axes = fig.subplots(
             len(metrics),
             1,
-            figsize=(9.0, 0.55 * sum(heights) + 1.3 * len(metrics) + 0.4),
             gridspec_kw={"height_ratios": heights},
             squeeze=False,
         )
@@ -746,9 +751,19 @@ CHARTS: tuple[tuple[str, str, Callable[[dict], str | None], str], ...] = (
 
 
 def all_charts(result: dict | None) -> list[dict]:
-    """[{key, title, svg | None, empty}] for every chart, in reading order."""
-    result = result or {}
-    return [
-        {"key": key, "title": title, "svg": render(result), "empty": empty}
-        for key, title, render, empty in CHARTS
-    ]
+    """[{key, title, svg | None, empty}] for every chart, in reading order.
+
+    A chart that cannot be drawn from a partial or malformed result is reported as missing
+    (and logged); it never takes the verdict and the other charts down with it.
+    """
+    data = normalise(result)
+    data["daily"] = [d for d in (data.get("daily") or []) if isinstance(d, dict)]
+    charts = []
+    for key, title, render, empty in CHARTS:
+        try:
+            svg = render(data)
+        except Exception:
+            logger.exception("chart %s could not be drawn", key)
+            svg, empty = None, "This chart could not be drawn from this analysis (see the logs)."
+        charts.append({"key": key, "title": title, "svg": svg, "empty": empty})
+    return charts

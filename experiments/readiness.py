@@ -182,8 +182,8 @@ def possessive(name) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
-def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+def metric_label(metric: str | None) -> str:
+    return METRIC_LABELS.get(metric, str(metric or "metric").replace("_", " "))
 
 
 def comparison_sentence(metric: dict, comparison: dict, *, alpha: float = 0.05) -> str:
@@ -218,6 +218,52 @@ def comparison_sentence(metric: dict, comparison: dict, *, alpha: float = 0.05) 
 
 
 # --- reading the analysis JSON -----------------------------------------------------------------
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _metric_shape(metric: dict) -> dict:
+    return {
+        **metric,
+        "variants": _dicts(metric.get("variants")),
+        "comparisons": _dicts(metric.get("comparisons")),
+    }
+
+
+def normalise(result) -> dict:
+    """The analysis JSON with every container of the expected type, so the rules can read it
+    without guarding each step (a stored result may be partial or from an older version)."""
+    result = _dict(result)
+    if not result:
+        return {}
+    srm = _dict(result.get("srm"))
+    info = _dict(result.get("experiment_info"))
+    return {
+        **result,
+        "srm": {**srm, "counts": _dict(srm.get("counts")), "expected": _dict(srm.get("expected"))},
+        "power": _dict(result.get("power")),
+        "metrics": [_metric_shape(m) for m in _dicts(result.get("metrics"))],
+        "segments": [
+            {**s, "metrics": [_metric_shape(m) for m in _dicts(s.get("metrics"))]}
+            for s in _dicts(result.get("segments"))
+        ],
+        "weekly": [
+            {**w, "metrics": [_metric_shape(m) for m in _dicts(w.get("metrics"))]}
+            for w in _dicts(result.get("weekly"))
+        ],
+        "experiment_info": {
+            **info,
+            "variants": [v for v in info.get("variants") or [] if isinstance(v, str) and v]
+            if isinstance(info.get("variants"), list)
+            else [],
+        },
+    }
 
 
 def _metric(metrics: Iterable[dict] | None, name: str) -> dict | None:
@@ -540,7 +586,7 @@ def _guardrails(result: dict, cfg: ReadinessSettings, variant: str) -> Criterion
     names = [
         m.get("metric")
         for m in result.get("metrics") or []
-        if m.get("guardrail") and m.get("metric") != "return_rate"
+        if m.get("guardrail") and m.get("metric") and m.get("metric") != "return_rate"
     ]
     names += [n for n in cfg.guardrail_metrics if n not in names and n not in ("return_rate", None)]
     if "cart_abandonment_rate" not in names:
@@ -718,7 +764,7 @@ def evaluate(
     result: dict | None, cfg: ReadinessSettings, *, generated_at: datetime | None = None
 ) -> dict:
     """The readiness JSON (DESIGN.md) for one analysis result. Never raises on missing data."""
-    result = result or {}
+    result = normalise(result)
     generated_at = generated_at or datetime.now(UTC)
     info = result.get("experiment_info") or {}
     control, treatments = _control_and_treatments(result)

@@ -26,6 +26,7 @@ from experiments.readiness import (
     format_p,
     format_value,
     metric_label,
+    normalise,
     readiness_for_run,
 )
 from experiments.selectors import latest_analysis
@@ -116,8 +117,16 @@ def _day(value) -> str:
     return _when(value)[:10]
 
 
+def _count(value) -> str:
+    try:
+        return f"{int(value or 0):,}"
+    except (TypeError, ValueError):
+        return "?"
+
+
 def metric_rows(result: dict) -> list[dict]:
     """One row per metric and variant, with the comparison against control where there is one."""
+    result = normalise(result)
     primary = (result.get("experiment_info") or {}).get("primary_metric")
     alpha = (result.get("experiment_info") or {}).get("alpha") or 0.05
     rows = []
@@ -134,13 +143,13 @@ def metric_rows(result: dict) -> list[dict]:
         for i, variant in enumerate(metric.get("variants") or []):
             c = comparisons.get(variant.get("variant"))
             row = {
-                "metric": metric_label(metric.get("metric", "")),
+                "metric": metric_label(metric.get("metric")),
                 "tags": ", ".join(tags),
                 "first": i == 0,
                 "span": len(metric.get("variants") or []),
-                "variant": variant.get("variant"),
+                "variant": str(variant.get("variant") or "?"),
                 "is_control": bool(variant.get("is_control")),
-                "n": f"{int(variant.get('n') or 0):,}",
+                "n": _count(variant.get("n")),
                 "value": format_value(kind, variant.get("value")),
                 "difference": "",
                 "ci": "",
@@ -184,7 +193,7 @@ def charts_for_run(run: AnalysisRun) -> list[dict]:
 
 def context_for(report: Report, *, with_charts: bool = True) -> dict:
     """Everything the text and HTML renderings show."""
-    result = report.result
+    result = normalise(report.result)
     info = result.get("experiment_info") or {}
     readiness = report.readiness
     experiment = report.experiment

@@ -653,3 +653,41 @@ def test_readiness_for_run_needs_the_configured_number_of_survey_answers(setting
     assert c["status"] == "pending"
     assert "Only 150 survey answers" in c["detail"]
     assert "at least 200" in c["detail"]
+
+
+def _paths(node, prefix=()):
+    """Every key / index path in a JSON tree."""
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+@pytest.mark.parametrize("mutation", ["delete", "none", "empty_string"])
+def test_any_missing_or_null_part_of_the_result_gives_a_report_not_an_exception(mutation):
+    import copy
+
+    base = healthy_result()
+    paths = list(_paths(base))
+    assert len(paths) > 500
+    for path in paths:
+        result = copy.deepcopy(base)
+        parent = result
+        for key in path[:-1]:
+            parent = parent[key]
+        if mutation == "delete" and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = None if mutation != "empty_string" else ""
+
+        readiness = report(result)
+
+        assert readiness["verdict"] in ("ready_to_scale", "keep_testing", "do_not_scale"), path
+        assert [c["key"] for c in readiness["criteria"]] == list(CRITERIA), path
+        assert readiness["next_step"], path

@@ -316,3 +316,46 @@ def test_charts_of_a_run_are_drawn_once_and_then_served_from_cache(experiment, m
     assert len(drawn) == 1
     assert [c["svg"] for c in first] == [c["svg"] for c in second]
     assert run.pk == report_for(experiment).run.pk
+
+
+def test_a_chart_that_cannot_be_drawn_is_reported_missing_and_the_rest_still_render(monkeypatch):
+    def broken(result):
+        raise KeyError("a field this chart did not expect")
+
+    monkeypatch.setattr(
+        charts,
+        "CHARTS",
+        (("forest", "Effect on every metric", broken, "unused"), *charts.CHARTS[1:]),
+    )
+
+    drawn = charts.all_charts(healthy_result())
+
+    assert drawn[0]["svg"] is None
+    assert "could not be drawn" in drawn[0]["empty"]
+    assert all(c["svg"] for c in drawn[1:])
+
+
+@pytest.mark.parametrize("mutation", ["delete", "none"])
+def test_text_report_of_a_partial_result_never_raises(mutation):
+    import copy
+
+    from experiments.models import Experiment
+    from experiments.readiness import ReadinessSettings, evaluate
+    from experiments.report import Report
+    from tests.experiments.test_readiness import _paths
+
+    experiment = Experiment(key="x", name="X", factor="timing", traffic_percent=10.0)
+    base = healthy_result()
+    for path in list(_paths(base)):
+        result = copy.deepcopy(base)
+        parent = result
+        for key in path[:-1]:
+            parent = parent[key]
+        if mutation == "delete" and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = None
+        run = AnalysisRun(experiment=experiment, result=result)
+        report = Report(experiment, run, evaluate(result, ReadinessSettings()))
+
+        assert "VERDICT:" in render_text(report), path
