@@ -13,5 +13,5 @@ urlpatterns = [
     ),
     path("offers", OfferCreateApi.as_view(), name="offer-create"),
     path("relations", RelationListCreateApi.as_view(), name="relation-list"),
-    path("relations/<int:relation_id>", RelationDetailApi.as_view(), name="relation-detail"),
+    path("relations/<int:id>", RelationDetailApi.as_view(), name="relation-detail"),
 ]

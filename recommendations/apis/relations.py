@@ -91,11 +91,11 @@ class RelationDetailApi(APIView):
         request=InputSerializer,
         responses={200: RelationOutputSerializer},
     )
-    def patch(self, request, relation_id: int):
-        in_range = 0 < relation_id < 2**63  # beyond bigint the database would refuse the query
-        relation = ProductRelation.objects.filter(pk=relation_id).first() if in_range else None
+    def patch(self, request, id: int):  # the path names it {id}, as in DESIGN.md
+        in_range = 0 < id < 2**63  # beyond bigint the database would refuse the query
+        relation = ProductRelation.objects.filter(pk=id).first() if in_range else None
         if relation is None:
-            raise NotFound(f"No relation with id {relation_id}.", field="id")
+            raise NotFound(f"No relation with id {id}.", field="id")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         relation = relation_review(
