@@ -13,6 +13,7 @@ import io
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable
 from datetime import date
 
@@ -30,6 +31,8 @@ from matplotlib.transforms import ScaledTranslation
 from experiments.readiness import metric_label, normalise
 
 logger = logging.getLogger(__name__)
+# rc_context swaps matplotlib's global rcParams: one drawing at a time per process.
+_DRAW_LOCK = threading.Lock()
 
 # Bump when the drawings change, so cached SVGs of older runs are redrawn.
 CHARTS_VERSION = 3
@@ -761,7 +764,8 @@ def all_charts(result: dict | None) -> list[dict]:
     charts = []
     for key, title, render, empty in CHARTS:
         try:
-            svg = render(data)
+            with _DRAW_LOCK:
+                svg = render(data)
         except Exception:
             logger.exception("chart %s could not be drawn", key)
             svg, empty = None, "This chart could not be drawn from this analysis (see the logs)."
