@@ -152,7 +152,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "config.schema.OfferlabAutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -161,6 +161,7 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("OFFERLAB_TRUSTED_PROXIES", default=None),
     "DEFAULT_THROTTLE_RATES": {
         "storefront": env.str("OFFERLAB_STOREFRONT_RATE", default="20000/min"),
+        "storefront_ip": env.str("OFFERLAB_STOREFRONT_IP_RATE", default="20000/min"),
         "survey_token": env.str("OFFERLAB_SURVEY_TOKEN_RATE", default="30/min"),
         "survey_ip": env.str("OFFERLAB_SURVEY_IP_RATE", default="300/min"),
     },

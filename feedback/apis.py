@@ -7,15 +7,15 @@ only credential; they are throttled per token and per client IP.
 
 import hashlib
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from config.exceptions import ApplicationError
+from config.parsers import SafeJSONParser
 from feedback import services
 from feedback.models import MAX_CHOICE_LENGTH, MAX_CHOICES, QuestionType, SurveyTrigger
 from feedback.selectors import (
@@ -61,7 +61,7 @@ class SurveyTokenThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class PlainTextJSONParser(JSONParser):
+class PlainTextJSONParser(SafeJSONParser):
     """JSON sent as text/plain: what navigator.sendBeacon posts without a CORS preflight."""
 
     media_type = "text/plain"
@@ -157,7 +157,11 @@ class SurveyPublicApi(PublicSurveyApiMixin, APIView):
         answers = serializers.DictField()
         finished = serializers.BooleanField()
 
-    @extend_schema(responses=OutputSerializer, auth=[], operation_id="feedback_survey_for_token")
+    @extend_schema(
+        responses={200: OutputSerializer, 403: OpenApiResponse(description=INVALID_TOKEN_MESSAGE)},
+        auth=[],
+        operation_id="feedback_survey_for_token",
+    )
     def get(self, request, token: str):
         display = display_for_token_or_403(token)
         services.display_mark_shown(display=display)
@@ -167,7 +171,7 @@ class SurveyPublicApi(PublicSurveyApiMixin, APIView):
 class ResponseSaveApi(PublicSurveyApiMixin, APIView):
     """Public: save answers as the customer goes; `complete: true` marks the response finished."""
 
-    parser_classes = [JSONParser, PlainTextJSONParser]
+    parser_classes = [SafeJSONParser, PlainTextJSONParser]
 
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(trim_whitespace=False)
@@ -182,7 +186,11 @@ class ResponseSaveApi(PublicSurveyApiMixin, APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=OutputSerializer,
+        responses={
+            200: OutputSerializer,
+            403: OpenApiResponse(description=INVALID_TOKEN_MESSAGE),
+            409: OpenApiResponse(description="This survey has already been answered."),
+        },
         auth=[],
         operation_id="feedback_response_save",
     )
