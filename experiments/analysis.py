@@ -243,7 +243,7 @@ def metrics_block(
         metric_result(
             name=name,
             kind=_kind(data, name),
-            by_variant=by_metric[name],
+            by_variant=by_metric.get(name, {}),
             data=data,
             experiment=experiment,
             guardrails=guardrails,

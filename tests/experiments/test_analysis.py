@@ -427,3 +427,13 @@ def test_holm_matches_statsmodels(p_values):
     _, expected, _, _ = multipletests(p_values, method="holm")
     assert analysis.holm_adjust(p_values) == pytest.approx(list(expected), rel=1e-12)
     assert analysis.holm_adjust([None, *p_values])[1:] == pytest.approx(list(expected))
+
+
+def test_an_experiment_without_variants_is_analysed_as_pending():
+    from tests.factories import ExperimentFactory
+
+    exp = ExperimentFactory(key="bare")
+    run = analysis_run(experiment=exp, at=END)
+    assert run.status == AnalysisRun.RunStatus.SUCCEEDED, run.error
+    assert run.result["srm"]["passed"] is None
+    assert all(m["comparisons"] == [] for m in run.result["metrics"])
