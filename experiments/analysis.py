@@ -12,7 +12,6 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -102,32 +101,6 @@ def required_per_variant_for_mean(variance: float, mde: float, alpha: float, pow
 # --- one metric ------------------------------------------------------------------------------
 
 
-def holm_adjust(p_values: list[float | None]) -> list[float | None]:
-    """Holm step-down adjusted p-values in input order; ``None`` entries pass through.
-
-    Same numbers as ``multipletests(method="holm")`` (checked in the tests), computed here
-    because statsmodels runs ``gc.collect()`` on every Holm call, which costs ~0.5 s in a large
-    worker process and an analysis makes one call per metric, segment and week.
-    """
-    present = [i for i, p in enumerate(p_values) if p is not None]
-    order = sorted(present, key=lambda i: p_values[i])
-    adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def apply_holm(comparisons: list[stats.Comparison], alpha: float) -> list[stats.Comparison]:
-    """Fill ``p_value_adjusted`` across one metric's comparisons; ``significant`` uses it."""
-    adjusted = holm_adjust([c.p_value for c in comparisons])
-    return [
-        replace(c, p_value_adjusted=p, significant=p is not None and p < alpha)
-        for c, p in zip(comparisons, adjusted, strict=True)
-    ]
-
-
 def _variant_entry(key: str, is_control: bool, stats_: Stats) -> dict:
     summary = stats.variant_summary(key, stats_).to_dict()
     entry = {"variant": key, "is_control": is_control, "n": summary["n"], "value": summary["value"]}
@@ -211,7 +184,7 @@ def metric_result(
                     n_star=n_star if kind in ("proportion", "mean") else None,
                 )
             )
-        comparisons = apply_holm(comparisons, alpha=experiment.alpha)
+        comparisons = stats.apply_holm(comparisons, alpha=experiment.alpha)
     return {
         "metric": name,
         "kind": kind,

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from experiments.stats import holm
+
 READY = "ready_to_scale"
 KEEP_TESTING = "keep_testing"
 DO_NOT_SCALE = "do_not_scale"
@@ -96,21 +98,6 @@ class _Candidate:
     @property
     def harmed(self) -> bool:
         return any(c.settled for c in self.criteria)
-
-
-def holm_across(p_values: list[float | None]) -> list[float | None]:
-    """Holm step-down adjusted p-values in input order; ``None`` entries pass through.
-
-    The numbers of ``multipletests(method="holm")`` (checked in the tests), computed directly
-    because statsmodels runs ``gc.collect()`` on every Holm call (~0.3 s in a web process).
-    """
-    present = sorted((i for i, p in enumerate(p_values) if p is not None), key=p_values.__getitem__)
-    adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(present):
-        running = max(running, min(1.0, (len(present) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -703,7 +690,7 @@ def _segments(result: dict, cfg: ReadinessSettings, variant: str) -> Criterion:
             action="wait for more customers in each segment",
         )
     # Holm across segments: with many segments, one will look harmed by chance.
-    adjusted = holm_across([_num(c.get("p_value")) for _, _, c in rows])
+    adjusted = holm([_num(c.get("p_value")) for _, _, c in rows])
     harmed, positive = [], []
     for (name, metric, comparison), p in zip(rows, adjusted, strict=True):
         diff = _num(comparison["difference"]) * _sign(metric)

@@ -414,21 +414,6 @@ def test_no_segment_is_named_none():
     assert [s["segment"] for s in result["segments"]] == [metrics.NO_SEGMENT]
 
 
-@pytest.mark.parametrize(
-    "p_values",
-    [
-        [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216],
-        [0.04, 0.01, 0.03],
-        [0.5, 0.5],
-        [0.9],
-    ],
-)
-def test_holm_matches_statsmodels(p_values):
-    _, expected, _, _ = multipletests(p_values, method="holm")
-    assert analysis.holm_adjust(p_values) == pytest.approx(list(expected), rel=1e-12)
-    assert analysis.holm_adjust([None, *p_values])[1:] == pytest.approx(list(expected))
-
-
 def test_an_experiment_without_variants_is_analysed_as_pending():
     from tests.factories import ExperimentFactory
 

@@ -1,6 +1,9 @@
 """Holm adjustment against REFERENCES.md case 7 (hand computation)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from statsmodels.stats.multitest import multipletests
 
 from experiments.stats import ProportionStats, apply_holm, compare_proportions, holm
 
@@ -60,3 +63,21 @@ def test_a_single_test_is_not_adjusted():
     # Holm with one test leaves its p-value unchanged (statsmodels agrees).
     assert holm([0.0312]) == [pytest.approx(0.0312, rel=1e-12)]
     assert holm([None, 0.7, None]) == [None, pytest.approx(0.7, rel=1e-12), None]
+
+
+@pytest.mark.parametrize(
+    "p_values",
+    [[0.04, 0.01, 0.03], [0.5, 0.5], [0.9], [0.0004, 0.2, 0.01, 0.04], [0.9, 0.8, 0.7]],
+)
+def test_holm_equals_statsmodels_multipletests(p_values):
+    _, expected, _, _ = multipletests(p_values, method="holm")
+    assert holm(p_values) == pytest.approx(list(expected), rel=1e-12)
+    padded = holm([None, *p_values, None])
+    assert padded[0] is None and padded[-1] is None
+    assert padded[1:-1] == pytest.approx(list(expected), rel=1e-12)
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=12))
+def test_holm_equals_statsmodels_for_any_p_values(p_values):
+    _, expected, _, _ = multipletests(p_values, method="holm")
+    assert holm(p_values) == pytest.approx(list(expected), rel=1e-9, abs=1e-15)
