@@ -69,6 +69,7 @@ def server_env(
         # One load generator on one IP with one key: lift the per-key / per-IP throttles, which
         # protect against a single abusive client, not against the aggregate this bench sends.
         "OFFERLAB_STOREFRONT_RATE": "10000000/min",
+        "OFFERLAB_STOREFRONT_IP_RATE": "10000000/min",
         "OFFERLAB_SURVEY_IP_RATE": "10000000/min",
     }
     if cache:

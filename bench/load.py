@@ -1,6 +1,6 @@
 """Mixed load without loss: gunicorn + a real Celery worker on Redis + PostgreSQL, then reconcile.
 
-    .venv/bin/python bench/load.py            # 60 s, ≥ 500 requests/s target, exit 1 on a loss
+    .venv/bin/python bench/load.py            # 60 s; exit 1 on any loss, 5xx or < 500 requests/s
 
 Creates (drops first) its own PostgreSQL database `offerlab_bench_load`, migrates it, and uses
 Redis database 11 (broker) and 12 (cache) on 127.0.0.1:6379 (`--redis-url` to change). Starts
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import sys
 import threading
@@ -320,6 +321,62 @@ def measure_baseline(port: int, threads: int, seconds: float) -> float:
     return count[0] / (time.monotonic() - start)
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (gunicorn master + workers, celery main + pool)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        path = Path(f"/proc/{p}/task/{p}/children")
+        if path.exists():
+            todo += [int(c) for c in path.read_text().split()]
+    return out
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+class CpuMeter:
+    """CPU seconds spent by the web and worker process trees and by this database's backends.
+
+    The machine is shared, so wall-clock rates depend on everyone else; CPU per request does not
+    (much), and says what two CPUs given to the service alone would carry.
+    """
+
+    def __init__(self, conninfo: str, database: str, web: int, worker: int):
+        self.conninfo, self.database, self.roots = (
+            conninfo,
+            database,
+            {"web": web, "worker": worker},
+        )
+
+    def _backends(self) -> list[int]:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.database,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        out = {name: {p: _cpu(p) for p in _tree(pid)} for name, pid in self.roots.items()}
+        out["postgres"] = {p: _cpu(p) for p in self._backends()}
+        out["client"] = {0: time.process_time()}
+        return out
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> dict[str, float]:
+        return {
+            name: sum(max(cpu - before[name].get(p, 0.0), 0.0) for p, cpu in after[name].items())
+            for name in after
+        }
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -495,17 +552,21 @@ def main() -> int:
         baseline = measure_baseline(port, args.threads, 5.0)
         print(f"baseline {BASELINE}: {baseline:,.0f} requests/s")
 
+        conninfo = db_url.replace("postgres://", "postgresql://", 1)
+        meter = CpuMeter(conninfo, args.database, web.pid, procs[1].pid)
         ctx = {"port": port, "key": key, "token": token, "skus": skus, "assigned": {}}
         lock = threading.Lock()
         budget = [args.max_requests]
         started = time.monotonic()
         stop_at = started + args.duration
         threads = [LoadThread(i, ctx, stop_at, budget, lock) for i in range(args.threads)]
+        cpu_before = meter.sample()
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=args.duration + 60)
         elapsed = time.monotonic() - started
+        cpu = CpuMeter.spent(cpu_before, meter.sample())
         total = _merge([t.stats for t in threads])
         runs = wait_for_analyses(db_url.replace("postgres://", "postgresql://", 1), 120)
         checks = reconcile(
@@ -515,7 +576,7 @@ def main() -> int:
         for proc in reversed(procs):
             proc.stop()
 
-    return report(args, total, elapsed, baseline, runs, checks, logs)
+    return report(args, total, elapsed, baseline, runs, checks, logs, cpu)
 
 
 def _flush_redis(url: str, db: int) -> None:
@@ -545,7 +606,7 @@ def _merge(parts: list[Stats]) -> Stats:
     return total
 
 
-def report(args, total: Stats, elapsed, baseline, runs, checks, logs) -> int:
+def report(args, total: Stats, elapsed, baseline, runs, checks, logs, cpu) -> int:
     requests = sum(sum(c.values()) for c in total.status.values())
     rps = requests / elapsed
     print(f"\n{requests:,} requests in {elapsed:.1f} s = {rps:,.0f} requests/s")
@@ -559,6 +620,14 @@ def report(args, total: Stats, elapsed, baseline, runs, checks, logs) -> int:
             f"{endpoint:<14}{n:>10,}{n / elapsed:>9,.0f}{percentile(lat, 0.5) * 1000:>9.1f}"
             f"{percentile(lat, 0.99) * 1000:>9.1f}  {statuses}"
         )
+    server = cpu["web"] + cpu["postgres"] + cpu["worker"]
+    per = {k: 1000 * v / requests for k, v in cpu.items()}
+    print(
+        f"CPU per request: web {per['web']:.2f} ms + PostgreSQL {per['postgres']:.2f} ms + "
+        f"worker {per['worker']:.2f} ms = {1000 * server / requests:.2f} ms "
+        f"(load generator {per['client']:.2f} ms more); "
+        f"2 CPUs given to the server alone ≈ {2 * requests / server:,.0f} requests/s"
+    )
     events = len(total.accepted_events) / elapsed
     print(f"events accepted: {len(total.accepted_events):,} ({events:,.0f}/s)")
     print(f"offers: {len(total.offer_ids):,} served; no offer: {dict(total.no_offer)}")
