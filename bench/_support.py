@@ -192,7 +192,11 @@ def start_gunicorn(
         env,
         logdir,
     )
-    wait_http(port, "/healthz", timeout=120, proc=proc)
+    try:
+        wait_http(port, "/healthz", timeout=120, proc=proc)
+    except BaseException:
+        proc.stop()  # never leave a server behind when start-up fails
+        raise
     return proc, port
 
 
@@ -220,7 +224,11 @@ def start_worker(
     if queue:
         argv += ["-Q", queue]
     proc = Proc(name, argv, env, logdir)
-    proc.wait_for_log("ready.", timeout=60)
+    try:
+        proc.wait_for_log("ready.", timeout=60)
+    except BaseException:
+        proc.stop()
+        raise
     return proc
 
 
@@ -234,7 +242,11 @@ def start_redis(logdir: Path, port: int | None = None) -> tuple[Proc, int]:
         os.environ.copy(),
         logdir,
     )
-    proc.wait_for_log("Ready to accept connections", timeout=20)
+    try:
+        proc.wait_for_log("Ready to accept connections", timeout=20)
+    except BaseException:
+        proc.stop()
+        raise
     return proc, port
 
 
