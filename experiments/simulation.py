@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
+from tqdm import tqdm
 
 SEGMENTS = ("new", "returning", "vip")
 SEGMENT_SHARES = (0.5, 0.35, 0.15)
@@ -111,6 +112,21 @@ class Storefront:
 
     def public_post(self, path: str, body: dict, ok=(200, 201)):
         return self._call(self.public, "post", path, body, ok)
+
+
+def progress_bar(total: int, desc: str) -> tqdm:
+    """A terminal progress bar that redraws while time-machine has frozen the clock.
+
+    tqdm decides when to redraw (and computes its rate) from the clock, which the simulation
+    freezes at simulated times; so redraw by count instead and leave out rate and time left.
+    """
+    return tqdm(
+        total=total,
+        desc=desc,
+        mininterval=0,
+        miniters=max(1, total // 200),
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} customers",
+    )
 
 
 class SimulationError(RuntimeError):

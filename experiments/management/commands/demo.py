@@ -24,6 +24,7 @@ from experiments.simulation import (
     Storefront,
     TrafficSimulator,
     expected_customers,
+    progress_bar,
 )
 
 DEMO_USER, DEMO_PASSWORD = "growth", "offerlab-demo"
@@ -281,11 +282,7 @@ class Command(BaseCommand):
             simulator = TrafficSimulator(api, seed=seed)
             for scenario in demo:
                 simulator.create_experiment(scenario)
-            with tqdm(
-                total=expected_customers(demo),
-                desc="Simulating storefront traffic",
-                unit="customer",
-            ) as bar:
+            with progress_bar(expected_customers(demo), "Simulating storefront traffic") as bar:
                 tally = simulator.run(demo, progress=bar.update)
                 bar.total = bar.n
                 bar.refresh()

@@ -4,10 +4,16 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from tqdm import tqdm
 
 from experiments.models import Experiment, Status
-from experiments.simulation import ArmTruth, Scenario, SimulationError, Storefront, TrafficSimulator
+from experiments.simulation import (
+    ArmTruth,
+    Scenario,
+    SimulationError,
+    Storefront,
+    TrafficSimulator,
+    progress_bar,
+)
 from recommendations.models import STRATEGY_KIND, ProductRelation, RelationStatus
 
 
@@ -72,7 +78,7 @@ class Command(BaseCommand):
         api = Storefront(name=f"simulate-{key}")
         simulator = TrafficSimulator(api, seed=seed, now=timezone.now() - timedelta(minutes=1))
         try:
-            with tqdm(total=customers, desc=f"Simulating {key}", unit="customer") as bar:
+            with progress_bar(customers, f"Simulating {key}") as bar:
                 tally = simulator.run([scenario], progress=bar.update)
         except SimulationError as exc:
             raise CommandError(f"The simulated storefront was refused: {exc}") from exc
