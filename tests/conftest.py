@@ -49,6 +49,12 @@ def _eager_celery_by_default(request):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Test users need no slow PBKDF2 (about 1.5 s a user on a loaded machine)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_hot_path_caches():
     from django.core.cache import cache
 
