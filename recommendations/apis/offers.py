@@ -18,6 +18,24 @@ from recommendations.apis.products import RecommendedProductSerializer
 from recommendations.offers import MAX_FUTURE_SKEW, offer_create
 
 
+class _StrictIntegerField(serializers.IntegerField):
+    """An integer that refuses true/false (DRF would read them as 1/0)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _StrictFloatField(serializers.FloatField):
+    """A number that refuses true/false (DRF would read them as 1.0/0.0)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def _sku() -> serializers.CharField:
     return serializers.CharField(max_length=100)
 
@@ -39,10 +57,10 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
             cart = serializers.ListField(
                 child=_sku(), max_length=200, required=False, help_text="Skus to leave out."
             )
-            views = serializers.IntegerField(
+            views = _StrictIntegerField(
                 min_value=0, required=False, help_text="browse: views of the product/category."
             )
-            usage_percent = serializers.FloatField(
+            usage_percent = _StrictFloatField(
                 min_value=0, max_value=100, required=False, help_text="usage_milestone: 0–100."
             )
 

@@ -1,7 +1,6 @@
 """Storefront API: catalogue upsert and read-only recommendations for a product."""
 
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
@@ -81,7 +80,9 @@ class ProductRecommendationsApi(StorefrontApiMixin, APIView):
 
     @extend_schema_serializer(component_name="ProductRecommendationsInput")
     class InputSerializer(serializers.Serializer):
-        strategy = serializers.ChoiceField(choices=Strategy.choices, required=False)
+        strategy = serializers.ChoiceField(
+            choices=Strategy.choices, required=False, help_text="Default: every strategy."
+        )
         limit = serializers.IntegerField(min_value=1, max_value=20, default=10)
 
     @extend_schema_serializer(component_name="ProductRecommendationsOutput")
@@ -91,10 +92,7 @@ class ProductRecommendationsApi(StorefrontApiMixin, APIView):
         products = RecommendedProductSerializer(many=True)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("strategy", str, enum=Strategy.values, description="Default: all"),
-            OpenApiParameter("limit", int, description="1–20, default 10"),
-        ],
+        parameters=[InputSerializer],
         responses={200: OutputSerializer, 404: OpenApiResponse(description="Unknown sku")},
     )
     def get(self, request, sku: str):

@@ -399,3 +399,9 @@ def test_attributes_with_a_nul_character_are_a_400(storefront, shop):
     }
     response = storefront.post(URL, body, format="json")
     assert response.status_code == 400 and "attributes" in response.json()
+
+
+@pytest.mark.parametrize("field", ["views", "usage_percent"])
+def test_booleans_are_not_numbers(storefront, shop, field):
+    response = ask(storefront, trigger="browse", **{field: True})
+    assert response.status_code == 400 and field in response.json()["context"]
