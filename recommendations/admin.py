@@ -128,19 +128,19 @@ class ProductRelationAdmin(admin.ModelAdmin):
         for problem in problems:
             self.message_user(request, problem, messages.ERROR)
 
-    @admin.action(description="Approve (serve)")
+    @admin.action(description="Approve (serve)", permissions=["change"])
     def approve(self, request, queryset):
         self._review(request, queryset, "Approved", status=RelationStatus.APPROVED)
 
-    @admin.action(description="Reject / block (never serve)")
+    @admin.action(description="Reject / block (never serve)", permissions=["change"])
     def reject(self, request, queryset):
         self._review(request, queryset, "Rejected", status=RelationStatus.REJECTED)
 
-    @admin.action(description="Pin (serve first; approves)")
+    @admin.action(description="Pin (serve first; approves)", permissions=["change"])
     def pin(self, request, queryset):
         self._review(request, queryset, "Pinned", pinned=True)
 
-    @admin.action(description="Unpin")
+    @admin.action(description="Unpin", permissions=["change"])
     def unpin(self, request, queryset):
         self._review(request, queryset, "Unpinned", pinned=False)
 
