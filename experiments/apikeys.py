@@ -16,6 +16,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.models import APIKey
 
+from config.throttling import StorefrontIpThrottle, StorefrontKeyThrottle
+
 _KEYWORD = "Api-Key"
 # sha256(key) -> (when cached, the client, when the key expires or None)
 _cache: dict[str, tuple[float, "StorefrontClient", datetime | None]] = {}
@@ -111,7 +113,9 @@ class IsStorefront(permissions.BasePermission):
 
 
 class StorefrontApiMixin:
-    """Put on storefront APIViews: API-key auth only (no session, so no CSRF)."""
+    """Put on storefront APIViews: API-key auth only (no session, so no CSRF), throttled per key
+    and per client IP (config/throttling.py)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsStorefront]
+    throttle_classes = [StorefrontKeyThrottle, StorefrontIpThrottle]
