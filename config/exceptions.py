@@ -37,7 +37,11 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, ApplicationError):
-        body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        # 400s name the field; every other status carries `detail` (as DRF's own errors do),
+        # plus the field it is about when there is one.
+        body = {} if exc.field and exc.status_code == 400 else {"detail": exc.message}
+        if exc.field:
+            body[exc.field] = [exc.message]
         body.update(exc.extra)
         return Response(body, status=exc.status_code)
     if isinstance(exc, OperationalError | InterfaceError) or (

@@ -18,3 +18,6 @@ urlpatterns = [
 admin.site.site_header = "Offerlab"
 admin.site.site_title = "Offerlab admin"
 admin.site.index_title = "Cross-sell experiments"
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error_json"
