@@ -1,9 +1,110 @@
 """OpenAPI generation: unique component names for the one-APIView-per-operation style."""
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework.permissions import AllowAny
+
+from experiments.apikeys import IsStorefront
+
+# --- Error responses --------------------------------------------------------------------------
+# Every operation documents the error bodies config/exceptions.py and DRF really send, derived
+# from the view's own configuration, so clients (and Schemathesis) can rely on them.
+
+VALIDATION_ERROR = {
+    "type": "object",
+    "description": (
+        "Bad input: each offending field maps to a list of messages (an object for nested fields, "
+        "a list with one entry per item for lists); `non_field_errors` for rules across fields; "
+        "`detail` for an error not tied to one field."
+    ),
+    "additionalProperties": {},
+    "example": {"key": ["This field is required."]},
+}
+ERROR_DETAIL = {
+    "type": "object",
+    "description": "An error with a human-readable `detail` (and sometimes more context keys).",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+    "additionalProperties": {},
+    "example": {"detail": "Not found."},
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+ERROR_DESCRIPTIONS = {
+    "400": "Bad input; the body names the fields.",
+    "401": "Missing, invalid, revoked or expired credentials.",
+    "403": "The credentials may not do this (staff only, or an invalid survey token).",
+    "404": "Not found.",
+    "406": "The Accept header excludes application/json.",
+    "409": "Conflicts with the current state.",
+    "413": "The request is too large.",
+    "415": "The body is not JSON.",
+    "429": "Too many requests from this key, token or address; see Retry-After.",
+    "503": "The database is unavailable; try again after Retry-After seconds.",
+}
 
 
-class OfferlabAutoSchema(AutoSchema):
+class OfferlabErrorResponsesMixin:
+    def _error_component(self, name: str, schema: dict) -> dict:
+        component = ResolvedComponent(
+            name=name, type=ResolvedComponent.SCHEMA, schema=schema, object=name
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
+
+    def _error_response(self, code: str, description: str | None = None) -> dict:
+        schema = (
+            self._error_component("ValidationError", VALIDATION_ERROR)
+            if code == "400"
+            else self._error_component("ErrorDetail", ERROR_DETAIL)
+        )
+        response = {
+            "content": {"application/json": {"schema": schema}},
+            "description": description or ERROR_DESCRIPTIONS.get(code, ""),
+        }
+        if code in ("429", "503"):
+            response["headers"] = RETRY_AFTER
+        return response
+
+    def _error_codes(self) -> list[str]:
+        view = self.view
+        has_body = self.method in ("POST", "PUT", "PATCH") and bool(self._get_request_body())
+        codes = ["406", "503"]
+        if has_body:
+            codes += ["400", "415"]
+        elif self.get_override_parameters() or self._get_filter_parameters():
+            codes.append("400")
+        if "{" in self.path or has_body:
+            # An unknown object in the path, or one the body refers to (experiment, sku…).
+            codes.append("404")
+        permissions = view.get_permissions()
+        if not all(isinstance(p, AllowAny) for p in permissions):
+            authenticators = view.get_authenticators()
+            request = getattr(view, "request", None)
+            if authenticators and authenticators[0].authenticate_header(request):
+                codes.append("401")
+            if not all(isinstance(p, IsStorefront) for p in permissions):
+                codes.append("403")
+        if view.get_throttles():
+            codes.append("429")
+        return codes
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code, response in responses.items():
+            # A code the view declares with a description only: give it the real body.
+            if code[0] in "45" and not response.get("content"):
+                responses[code] = self._error_response(code, response.get("description"))
+        for code in self._error_codes():
+            responses.setdefault(code, self._error_response(code))
+        return dict(sorted(responses.items()))
+
+
+class OfferlabAutoSchema(OfferlabErrorResponsesMixin, AutoSchema):
     """Names a serializer nested in a view after the view.
 
     Every view has its own `InputSerializer` / `OutputSerializer`; without the view's name they

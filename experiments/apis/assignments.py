@@ -2,7 +2,12 @@
 
 import math
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +24,20 @@ def _storable_text(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": 50,
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": 255},
+                {"type": "number"},
+                {"type": "boolean"},
+            ],
+            "nullable": True,
+        },
+    }
+)
 class FlatAttributesField(serializers.DictField):
     """Customer attributes: a flat JSON object of strings, numbers, booleans or null."""
 

@@ -36,7 +36,11 @@ class ExperimentReadinessApi(APIView):
             404: OpenApiResponse(
                 response=inline_serializer(
                     "ReadinessNotFound",
-                    {"detail": serializers.CharField(), "how_to_run": serializers.CharField()},
+                    {
+                        "detail": serializers.CharField(),
+                        # Only when the experiment exists but was never analysed.
+                        "how_to_run": serializers.CharField(required=False),
+                    },
                 ),
                 description="Unknown experiment, or never analysed (the body says how to run "
                 "an analysis).",
