@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import re
 import threading
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import ScaledTranslation
 
-from experiments.readiness import metric_label, normalise
+from experiments.readiness import finite_number, metric_label, normalise
 
 logger = logging.getLogger(__name__)
 # rc_context swaps matplotlib's global rcParams: one drawing at a time per process.
@@ -88,16 +87,6 @@ _STYLE = {
 _XML_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 
 
-def _num(x) -> float | None:
-    if isinstance(x, bool) or x is None:
-        return None
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _svg(fig, name: str, description: str) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context({**_STYLE, "svg.hashsalt": name}):
@@ -146,7 +135,7 @@ def _colour_for(variant: str, treatments: list[str]) -> str:
 
 
 def _verdict(metric: dict, comparison: dict) -> str:
-    diff = _num(comparison.get("difference"))
+    diff = finite_number(comparison.get("difference"))
     if not comparison.get("significant") or diff is None or diff == 0:
         return "unclear"
     sign = -1 if metric.get("direction") == "lower" else 1
@@ -192,16 +181,16 @@ def _relative_from_difference(metric: dict, comparison: dict) -> tuple:
     """Relative lift and CI from the absolute ones when the analysis gave none (÷ control)."""
     base = next(
         (
-            _num(v.get("value"))
+            finite_number(v.get("value"))
             for v in metric.get("variants") or []
             if v.get("variant") == comparison.get("baseline")
         ),
         None,
     )
-    diff = _num(comparison.get("difference"))
+    diff = finite_number(comparison.get("difference"))
     if not base or diff is None:
         return None, None, None
-    lo, hi = _num(comparison.get("ci_low")), _num(comparison.get("ci_high"))
+    lo, hi = finite_number(comparison.get("ci_low")), finite_number(comparison.get("ci_high"))
     return (
         diff / base,
         None if lo is None else lo / base,
@@ -238,9 +227,12 @@ def forest_plot(result: dict) -> str | None:
 
     points = []
     for _, metric, comparison in rows:
-        lift = _num(comparison.get("relative_lift"))
+        lift = finite_number(comparison.get("relative_lift"))
         ci = comparison.get("relative_ci") or [None, None]
-        lo, hi = (_num(ci[0]) if len(ci) > 0 else None), (_num(ci[1]) if len(ci) > 1 else None)
+        lo, hi = (
+            (finite_number(ci[0]) if len(ci) > 0 else None),
+            (finite_number(ci[1]) if len(ci) > 1 else None),
+        )
         if lift is None:
             lift, lo, hi = _relative_from_difference(metric, comparison)
         points.append(
@@ -380,10 +372,10 @@ def cumulative_lift_chart(result: dict) -> str | None:
         except ValueError:
             continue
         for point in day.get("cumulative") or []:
-            diff = _num(point.get("difference"))
+            diff = finite_number(point.get("difference"))
             if diff is None:
                 continue
-            lo, hi = _num(point.get("ci_low")), _num(point.get("ci_high"))
+            lo, hi = finite_number(point.get("ci_low")), finite_number(point.get("ci_high"))
             series.setdefault(point.get("variant"), []).append(
                 (
                     when,
@@ -394,11 +386,11 @@ def cumulative_lift_chart(result: dict) -> str | None:
             )
     if not series:
         return None
-    required = _num((result.get("power") or {}).get("required_per_variant"))
+    required = finite_number((result.get("power") or {}).get("required_per_variant"))
     reached = None
     if required:
         for day in daily:
-            counts = [_num(n) for n in (day.get("counts") or {}).values()]
+            counts = [finite_number(n) for n in (day.get("counts") or {}).values()]
             counts = [n for n in counts if n is not None]
             if counts and min(counts) >= required:
                 reached = date.fromisoformat(str(day.get("date"))[:10])
@@ -488,7 +480,7 @@ def _bars(ax, rows, scale, treatments, *, hatch_incomplete: bool) -> set[str]:
     width = 0.8 / max(len(treatments), 1)
     for i, (_, entries) in enumerate(rows):
         for j, (variant, comparison, metric, complete) in enumerate(entries):
-            diff = _num(comparison.get("difference"))
+            diff = finite_number(comparison.get("difference"))
             x = i - 0.4 + width * (j + 0.5)
             if diff is None:
                 ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8, color=UNCLEAR)
@@ -506,7 +498,10 @@ def _bars(ax, rows, scale, treatments, *, hatch_incomplete: bool) -> set[str]:
                 linewidth=1.4,
                 alpha=1.0 if verdict != "unclear" else 0.55 if complete else 1.0,
             )
-            lo, hi = _num(comparison.get("ci_low")), _num(comparison.get("ci_high"))
+            lo, hi = (
+                finite_number(comparison.get("ci_low")),
+                finite_number(comparison.get("ci_high")),
+            )
             if lo is not None and hi is not None:
                 ax.errorbar(
                     x,
@@ -677,7 +672,7 @@ def survey_chart(result: dict) -> str | None:
                             color="white" if step in (0, 4) else "#222222",
                         )
                     left += share
-                mean = _num(v.get("value"))
+                mean = finite_number(v.get("value"))
                 ax.annotate(
                     f"mean {mean:.2f}  (n = {total:,.0f})" if mean is not None else "",
                     xy=(1.0, y),

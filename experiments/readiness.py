@@ -103,7 +103,8 @@ class _Candidate:
 # --- formatting --------------------------------------------------------------------------------
 
 
-def _num(x) -> float | None:
+def finite_number(x) -> float | None:
+    """A finite float from a JSON value, or None (bools, nulls, text and NaN/inf are not)."""
     if isinstance(x, bool) or x is None:
         return None
     try:
@@ -126,7 +127,7 @@ def _plain(x: float, digits: int = 1) -> str:
 
 
 def format_p(p: float | None) -> str:
-    p = _num(p)
+    p = finite_number(p)
     if p is None:
         return "p unknown"
     if p < 0.001:
@@ -148,7 +149,7 @@ def _scale(kind: str) -> tuple[float, int, str, str]:
 
 
 def format_value(kind: str, value) -> str:
-    value = _num(value)
+    value = finite_number(value)
     if value is None:
         return "n/a"
     mult, digits, unit, _ = _scale(kind)
@@ -156,7 +157,7 @@ def format_value(kind: str, value) -> str:
 
 
 def format_difference(kind: str, value) -> str:
-    value = _num(value)
+    value = finite_number(value)
     if value is None:
         return "n/a"
     mult, digits, _, unit = _scale(kind)
@@ -182,14 +183,14 @@ def comparison_sentence(metric: dict, comparison: dict, *, alpha: float = 0.05) 
     theirs = values.get(baseline, {}).get("value")
     mult, digits, _, unit = _scale(kind)
     parts = [format_difference(kind, comparison.get("difference"))]
-    lo, hi = _num(comparison.get("ci_low")), _num(comparison.get("ci_high"))
+    lo, hi = finite_number(comparison.get("ci_low")), finite_number(comparison.get("ci_high"))
     if lo is not None and hi is not None:
         level = round((1 - alpha) * 100)
         parts.append(
             f"{level} % CI {_signed(lo * mult, digits)} to {_signed(hi * mult, digits)}{unit}"
         )
-    adjusted = _num(comparison.get("p_value_adjusted"))
-    raw = _num(comparison.get("p_value"))
+    adjusted = finite_number(comparison.get("p_value_adjusted"))
+    raw = finite_number(comparison.get("p_value"))
     if adjusted is not None and raw is not None and abs(adjusted - raw) > 1e-12:
         parts.append(f"{format_p(adjusted)} after correction")
     elif raw is not None:
@@ -269,12 +270,12 @@ def _sign(metric: dict) -> int:
 
 
 def _better(metric: dict, comparison: dict) -> bool:
-    diff = _num(comparison.get("difference"))
+    diff = finite_number(comparison.get("difference"))
     return bool(comparison.get("significant")) and diff is not None and diff * _sign(metric) > 0
 
 
 def _worse(metric: dict, comparison: dict) -> bool:
-    diff = _num(comparison.get("difference"))
+    diff = finite_number(comparison.get("difference"))
     return bool(comparison.get("significant")) and diff is not None and diff * _sign(metric) < 0
 
 
@@ -284,7 +285,7 @@ def _not_enough(metric: dict | None, comparison: dict | None) -> str | None:
         return "not measured in this analysis"
     if comparison is None:
         return "no comparison with the control"
-    if _num(comparison.get("difference")) is None:
+    if finite_number(comparison.get("difference")) is None:
         note = comparison.get("note") or "not enough data"
         return note
     return None
@@ -293,14 +294,14 @@ def _not_enough(metric: dict | None, comparison: dict | None) -> str | None:
 def _variant_n(metric: dict | None, variant: str) -> int:
     for v in (metric or {}).get("variants") or []:
         if v.get("variant") == variant:
-            return int(_num(v.get("n")) or 0)
+            return int(finite_number(v.get("n")) or 0)
     return 0
 
 
 def _variant_value(metric: dict | None, variant: str) -> float | None:
     for v in (metric or {}).get("variants") or []:
         if v.get("variant") == variant:
-            return _num(v.get("value"))
+            return finite_number(v.get("value"))
     return None
 
 
@@ -324,7 +325,7 @@ def _control_and_treatments(result: dict) -> tuple[str | None, list[str]]:
 
 def _min_duration(result: dict, cfg: ReadinessSettings) -> Criterion:
     info = result.get("experiment_info") or {}
-    days = _num(info.get("days_running"))
+    days = finite_number(info.get("days_running"))
     if days is None:
         return Criterion(
             "min_duration",
@@ -350,10 +351,12 @@ def _min_duration(result: dict, cfg: ReadinessSettings) -> Criterion:
 
 def _sample_size(result: dict, cfg: ReadinessSettings) -> Criterion:
     power = result.get("power") or {}
-    required = _num(power.get("required_per_variant"))
-    current = _num(power.get("current_min_per_variant"))
+    required = finite_number(power.get("required_per_variant"))
+    current = finite_number(power.get("current_min_per_variant"))
     if current is None:
-        counts = [_num(n) for n in ((result.get("srm") or {}).get("counts") or {}).values()]
+        counts = [
+            finite_number(n) for n in ((result.get("srm") or {}).get("counts") or {}).values()
+        ]
         counts = [n for n in counts if n is not None]
         current = min(counts) if counts else None
     if required is None:
@@ -380,7 +383,7 @@ def _sample_size(result: dict, cfg: ReadinessSettings) -> Criterion:
             f"Safe peeking is on (confidence sequences), so results hold at any sample size; "
             f"{progress}.",
         )
-    days = _num(power.get("days_remaining"))
+    days = finite_number(power.get("days_remaining"))
     pct = current / required * 100 if required else 0
     when = f"about {math.ceil(days)} more days at today's traffic" if days is not None else None
     detail = f"{progress} ({pct:.0f} %)" + (f"; {when}." if when else ".")
@@ -392,7 +395,7 @@ def srm_shortfall(srm: dict) -> tuple[str, float, float, float] | None:
     counts, expected = srm.get("counts") or {}, srm.get("expected") or {}
     worst = None
     for key, exp in expected.items():
-        exp, obs = _num(exp), _num(counts.get(key))
+        exp, obs = finite_number(exp), finite_number(counts.get(key))
         if not exp or obs is None:
             continue
         dev = (obs - exp) / exp
@@ -411,7 +414,7 @@ def _srm(result: dict, cfg: ReadinessSettings) -> Criterion:
     srm = result.get("srm") or {}
     passed = srm.get("passed")
     counts = srm.get("counts") or {}
-    shown = ", ".join(f"{k} {_num(n) or 0:,.0f}" for k, n in counts.items())
+    shown = ", ".join(f"{k} {finite_number(n) or 0:,.0f}" for k, n in counts.items())
     if passed is True:
         return Criterion(
             "srm",
@@ -490,7 +493,7 @@ def _consistency(result: dict, cfg: ReadinessSettings, variant: str) -> Criterio
         metric = _metric(week.get("metrics"), cfg.primary_metric)
         comparison = _comparison(metric, variant)
         if _not_enough(metric, comparison) is None:
-            seen.append((week.get("week", "?"), _num(comparison["difference"]), metric))
+            seen.append((week.get("week", "?"), finite_number(comparison["difference"]), metric))
     if not seen:
         why = "no complete week yet" if not weeks else "no complete week with enough data yet"
         return Criterion(
@@ -538,7 +541,7 @@ def _harm_check(
     comparison = _comparison(metric, variant)
     label = metric_label(metric_name)
     why = _not_enough(metric, comparison)
-    values = [_num(v.get("value")) for v in (metric or {}).get("variants") or []]
+    values = [finite_number(v.get("value")) for v in (metric or {}).get("variants") or []]
     # Nothing recorded in any arm usually means the events are not sent, not a perfect offer.
     if all(not v for v in values):
         why = missing
@@ -690,10 +693,10 @@ def _segments(result: dict, cfg: ReadinessSettings, variant: str) -> Criterion:
             action="wait for more customers in each segment",
         )
     # Holm across segments: with many segments, one will look harmed by chance.
-    adjusted = holm([_num(c.get("p_value")) for _, _, c in rows])
+    adjusted = holm([finite_number(c.get("p_value")) for _, _, c in rows])
     harmed, positive = [], []
     for (name, metric, comparison), p in zip(rows, adjusted, strict=True):
-        diff = _num(comparison["difference"]) * _sign(metric)
+        diff = finite_number(comparison["difference"]) * _sign(metric)
         if diff > 0:
             positive.append(name)
         elif p is not None and p < cfg.alpha and diff < 0:
@@ -762,7 +765,7 @@ def evaluate(
     for variant in treatments:
         primary_metric = _metric(result.get("metrics"), cfg.primary_metric)
         comparison = _comparison(primary_metric, variant)
-        diff = _num((comparison or {}).get("difference"))
+        diff = finite_number((comparison or {}).get("difference"))
         candidates.append(
             _Candidate(
                 variant=variant,
@@ -841,10 +844,10 @@ def _next_step(
     waiting = [by_key[k] for k in ("sample_size", "min_duration") if by_key[k].status == PENDING]
     if waiting:
         days = []
-        power_days = _num((result.get("power") or {}).get("days_remaining"))
+        power_days = finite_number((result.get("power") or {}).get("days_remaining"))
         if by_key["sample_size"].status == PENDING and power_days is not None:
             days.append(math.ceil(power_days))
-        info_days = _num((result.get("experiment_info") or {}).get("days_running"))
+        info_days = finite_number((result.get("experiment_info") or {}).get("days_running"))
         if by_key["min_duration"].status == PENDING and info_days is not None:
             days.append(math.ceil(cfg.min_days - info_days))
         if days:
@@ -859,8 +862,8 @@ def _next_step(
             return f"about {n} more {'day' if n == 1 else 'days'} at today's traffic"
         return waiting[0].action or "keep the experiment running"
     power = result.get("power") or {}
-    required = _num(power.get("required_per_variant"))
-    current = _num(power.get("current_min_per_variant"))
+    required = finite_number(power.get("required_per_variant"))
+    current = finite_number(power.get("current_min_per_variant"))
     reached = required is not None and current is not None and current >= required
     if by_key["acceptance_above_baseline"].status == PENDING and reached:
         # The planned sample was sized for the MDE: more of the same will not find it.
