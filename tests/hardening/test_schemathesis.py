@@ -44,6 +44,9 @@ BATCH_OPERATIONS = {"/api/v1/events", "/api/v1/products"}
 # that need the owning app's serializer changed (see README "Hardening"). Only the named check is
 # skipped, and only for that operation; every other check still runs on it.
 OPEN_FINDINGS = {
+    # Attribute names with NUL or lone surrogates are refused (PostgreSQL cannot store them);
+    # OpenAPI 3.0 has no `propertyNames` to say so.
+    ("POST", "/api/v1/assignments"): {"positive_data_acceptance"},
     # `events: []` is valid by the schema (no minItems) but refused with 400.
     ("POST", "/api/v1/events"): {"positive_data_acceptance"},
     # Nested `variants` (min 2) has no minItems in the schema.
@@ -130,11 +133,13 @@ def _report_tally(request):
     """Prints the figure the README quotes: calls made and 5xx seen."""
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter and _tally["requests"]:
-        reporter.write_line(
-            f"schemathesis: {_tally['requests']} generated requests over "
-            f"{len(_tally['operations'])} operations, {_tally['server_errors']} server errors"
-        )
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter and capture and _tally["requests"]:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\nschemathesis: {_tally['requests']} generated requests over "
+                f"{len(_tally['operations'])} operations, {_tally['server_errors']} server errors"
+            )
 
 
 # The schema is what the running app serves at /api/schema/ (generating it touches no database).
