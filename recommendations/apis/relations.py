@@ -43,7 +43,7 @@ class RelationListCreateApi(APIView):
         kind = serializers.ChoiceField(choices=RelationKind.choices, required=False)
         origin = serializers.ChoiceField(choices=RelationOrigin.choices, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=1000, default=500)
-        offset = serializers.IntegerField(min_value=0, default=0)
+        offset = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
 
     @extend_schema_serializer(component_name="RelationListCreateInput")
     class InputSerializer(serializers.Serializer):
