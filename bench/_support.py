@@ -163,6 +163,42 @@ class Proc:
         self._log.close()
 
 
+# --- CPU accounting (Linux /proc) ------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (gunicorn master + workers, celery main + pool)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        path = Path(f"/proc/{p}/task/{p}/children")
+        try:
+            todo += [int(c) for c in path.read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 where it is gone or unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def database_backends(conninfo: str, database: str) -> list[int]:
+    """PostgreSQL backend pids connected to ``database``, other than this query's own."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def start_gunicorn(
     env: dict, logdir: Path, *, workers: int = 4, threads: int = 4, port: int | None = None
 ) -> tuple[Proc, int]:

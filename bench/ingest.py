@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -31,63 +30,21 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-CATEGORIES = ["tents", "sleeping", "cooking", "lighting", "clothing", "accessories"]
+import _support as support  # noqa: E402
+
+CATEGORIES = support.CATEGORIES
 SKUS = [(f"sku-{i:04d}", CATEGORIES[i % len(CATEGORIES)]) for i in range(400)]
 
 
 def _cpu_seconds(pids) -> float:
-    """User + system CPU time of these processes so far (Linux /proc; 0 where unreadable)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _children(parent: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == parent:
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
-
-
-def _backends(url: str) -> list[int]:
-    """PostgreSQL backend pids connected to the bench database (the server's connections)."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return sum(support.cpu_seconds(pid) for pid in pids)
 
 
 def _server_env(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-ingest-not-secret",
-        "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CONN_MAX_AGE": "600",
-    }
+    # Eager Celery (no broker): ingestion queues no job.
+    return support.server_env(database=database_url, broker="")
 
 
 def _setup_django(database_url: str) -> None:
@@ -202,44 +159,6 @@ def _run_threads(work, jobs: list, concurrency: int) -> float:
 
 
 # --- through the API -------------------------------------------------------------------------
-
-
-def _start_gunicorn(database_url: str, port: int, workers: int, threads: int):
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    proc = subprocess.Popen(
-        [
-            gunicorn,
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-            "--timeout",
-            "60",
-        ],
-        cwd=ROOT,
-        env=_server_env(database_url),
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status in (200, 503):
-                conn.close()
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("gunicorn did not answer /healthz within 180 s")
 
 
 def bench_api(bodies: list[bytes], sizes: list[int], key: str, port: int, concurrency: int):
@@ -388,21 +307,22 @@ def main() -> None:
         f"{args.concurrency} concurrent clients; gunicorn {args.workers} workers × "
         f"{args.threads} threads; {os.cpu_count()} CPUs (shared machine: compare the ratio)."
     )
-    port = _free_port()
-    server = _start_gunicorn(url, port, args.workers, args.threads)
+    server, port = support.start_gunicorn(
+        _server_env(url),
+        support.logdir("ingest"),
+        workers=args.workers,
+        threads=args.threads,
+    )
     try:
         bench_api(warmup, [500] * len(warmup), key, port, args.concurrency)
-        workers, backends = _children(server.pid), _backends(libpq_url)
+        workers = support.process_tree(server.pid)
+        backends = support.database_backends(libpq_url, libpq_url.rsplit("/", 1)[1].split("?")[0])
         before = _cpu_seconds(workers), _cpu_seconds(backends)
         api_seconds = bench_api(bodies, sizes, key, port, args.concurrency)
         web_cpu = _cpu_seconds(workers) - before[0]
         db_cpu = _cpu_seconds(backends) - before[1]
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
     raw_seconds, raw_cpu = bench_raw(raw_rows, raw_lines, libpq_url, args.concurrency)
 
     api_rate = args.events / api_seconds

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import sys
 import threading
@@ -321,26 +320,6 @@ def measure_baseline(port: int, threads: int, seconds: float) -> float:
     return count[0] / (time.monotonic() - start)
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (gunicorn master + workers, celery main + pool)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        path = Path(f"/proc/{p}/task/{p}/children")
-        if path.exists():
-            todo += [int(c) for c in path.read_text().split()]
-    return out
-
-
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 class CpuMeter:
     """CPU seconds spent by the web and worker process trees and by this database's backends.
 
@@ -355,17 +334,13 @@ class CpuMeter:
             {"web": web, "worker": worker},
         )
 
-    def _backends(self) -> list[int]:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (self.database,),
-            ).fetchall()
-        return [r[0] for r in rows]
-
     def sample(self) -> dict[str, dict[int, float]]:
-        out = {name: {p: _cpu(p) for p in _tree(pid)} for name, pid in self.roots.items()}
-        out["postgres"] = {p: _cpu(p) for p in self._backends()}
+        out = {
+            name: {p: support.cpu_seconds(p) for p in support.process_tree(pid)}
+            for name, pid in self.roots.items()
+        }
+        backends = support.database_backends(self.conninfo, self.database)
+        out["postgres"] = {p: support.cpu_seconds(p) for p in backends}
         out["client"] = {0: time.process_time()}
         return out
 
