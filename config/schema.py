@@ -43,7 +43,10 @@ ERROR_DESCRIPTIONS = {
     "409": "Conflicts with the current state.",
     "413": "The request is too large.",
     "415": "The body is not JSON.",
-    "429": "Too many requests from this key, token or address; see Retry-After.",
+    "429": (
+        "Too many requests from this key, token or address, or too many failed "
+        "authentications from this address; see Retry-After."
+    ),
     "503": "The database is unavailable; try again after Retry-After seconds.",
 }
 
@@ -89,7 +92,9 @@ class OfferlabErrorResponsesMixin:
                 codes.append("401")
             if not all(isinstance(p, IsStorefront) for p in permissions):
                 codes.append("403")
-        if view.get_throttles():
+        if view.get_throttles() or any(
+            getattr(a, "counts_failures", False) for a in view.get_authenticators()
+        ):
             codes.append("429")
         return codes
 

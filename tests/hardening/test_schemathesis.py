@@ -107,7 +107,7 @@ def seeded(transactional_db, django_user_model):
 def api_schema(seeded, settings):
     # One fuzzer from one address with one key: the throttles would answer 429 (documented, but
     # it would hide everything else); they have their own tests in test_security.py.
-    for scope in ("storefront", "storefront_ip", "survey_token", "survey_ip"):
+    for scope in ("storefront", "storefront_ip", "survey_token", "survey_ip", "auth_failure"):
         settings.REST_FRAMEWORK = {
             **settings.REST_FRAMEWORK,
             "DEFAULT_THROTTLE_RATES": {
