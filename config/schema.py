@@ -1,10 +1,14 @@
 """OpenAPI generation: unique component names for the one-APIView-per-operation style."""
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from experiments.apikeys import IsStorefront
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 # --- Error responses --------------------------------------------------------------------------
 # Every operation documents the error bodies config/exceptions.py and DRF really send, derived
@@ -109,7 +113,30 @@ class OfferlabErrorResponsesMixin:
         return dict(sorted(responses.items()))
 
 
-class OfferlabAutoSchema(OfferlabErrorResponsesMixin, AutoSchema):
+class OfferlabValidationSchemaMixin:
+    """Constraints DRF enforces but drf-spectacular does not write down."""
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            # `many=True` with min_length / max_length (events, variants, questions).
+            min_items = field.min_length if field.min_length is not None else 0
+            if not field.allow_empty:
+                min_items = max(min_items, 1)
+            if min_items:
+                schema["minItems"] = max(schema.get("minItems", 0), min_items)
+            if field.max_length is not None:
+                schema["maxItems"] = min(schema.get("maxItems", field.max_length), field.max_length)
+        if (
+            schema.get("type") == "string"
+            and "pattern" not in schema
+            and any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
+        ):
+            # Every CharField refuses NUL (PostgreSQL cannot store it).
+            schema["pattern"] = NO_NUL_PATTERN
+
+
+class OfferlabAutoSchema(OfferlabValidationSchemaMixin, OfferlabErrorResponsesMixin, AutoSchema):
     """Names a serializer nested in a view after the view.
 
     Every view has its own `InputSerializer` / `OutputSerializer`; without the view's name they

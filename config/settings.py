@@ -178,6 +178,7 @@ SPECTACULAR_SETTINGS = {
         "`Authorization: Token <token>`."
     ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
@@ -186,6 +187,7 @@ SPECTACULAR_SETTINGS = {
         "RelationStatusEnum": "recommendations.models.RelationStatus",
         "TriggerEnum": "experiments.moments.Trigger",
         "SurveyTriggerEnum": "feedback.models.SurveyTrigger",
+        "QuestionMetricEnum": "feedback.models.QUESTION_METRICS",
     },
 }
 
