@@ -1,10 +1,14 @@
 """OpenAPI generation: unique component names for the one-APIView-per-operation style."""
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from experiments.apikeys import IsStorefront
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 # --- Error responses --------------------------------------------------------------------------
 # Every operation documents the error bodies config/exceptions.py and DRF really send, derived
@@ -43,7 +47,10 @@ ERROR_DESCRIPTIONS = {
     "409": "Conflicts with the current state.",
     "413": "The request is too large.",
     "415": "The body is not JSON.",
-    "429": "Too many requests from this key, token or address; see Retry-After.",
+    "429": (
+        "Too many requests from this key, token or address, or too many failed "
+        "authentications from this address; see Retry-After."
+    ),
     "503": "The database is unavailable; try again after Retry-After seconds.",
 }
 
@@ -89,7 +96,9 @@ class OfferlabErrorResponsesMixin:
                 codes.append("401")
             if not all(isinstance(p, IsStorefront) for p in permissions):
                 codes.append("403")
-        if view.get_throttles():
+        if view.get_throttles() or any(
+            getattr(a, "counts_failures", False) for a in view.get_authenticators()
+        ):
             codes.append("429")
         return codes
 
@@ -104,7 +113,30 @@ class OfferlabErrorResponsesMixin:
         return dict(sorted(responses.items()))
 
 
-class OfferlabAutoSchema(OfferlabErrorResponsesMixin, AutoSchema):
+class OfferlabValidationSchemaMixin:
+    """Constraints DRF enforces but drf-spectacular does not write down."""
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            # `many=True` with min_length / max_length (events, variants, questions).
+            min_items = field.min_length if field.min_length is not None else 0
+            if not field.allow_empty:
+                min_items = max(min_items, 1)
+            if min_items:
+                schema["minItems"] = max(schema.get("minItems", 0), min_items)
+            if field.max_length is not None:
+                schema["maxItems"] = min(schema.get("maxItems", field.max_length), field.max_length)
+        if (
+            schema.get("type") == "string"
+            and "pattern" not in schema
+            and any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
+        ):
+            # Every CharField refuses NUL (PostgreSQL cannot store it).
+            schema["pattern"] = NO_NUL_PATTERN
+
+
+class OfferlabAutoSchema(OfferlabValidationSchemaMixin, OfferlabErrorResponsesMixin, AutoSchema):
     """Names a serializer nested in a view after the view.
 
     Every view has its own `InputSerializer` / `OutputSerializer`; without the view's name they

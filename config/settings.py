@@ -148,7 +148,7 @@ CORS_ALLOW_CREDENTIALS = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "config.authentication.StaffTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -164,6 +164,8 @@ REST_FRAMEWORK = {
         "storefront_ip": env.str("OFFERLAB_STOREFRONT_IP_RATE", default="20000/min"),
         "survey_token": env.str("OFFERLAB_SURVEY_TOKEN_RATE", default="30/min"),
         "survey_ip": env.str("OFFERLAB_SURVEY_IP_RATE", default="300/min"),
+        # Failed API-key / staff-token authentications per client IP before it is locked out.
+        "auth_failure": env.str("OFFERLAB_AUTH_FAILURE_RATE", default="30/min"),
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
@@ -176,6 +178,7 @@ SPECTACULAR_SETTINGS = {
         "`Authorization: Token <token>`."
     ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
@@ -184,6 +187,7 @@ SPECTACULAR_SETTINGS = {
         "RelationStatusEnum": "recommendations.models.RelationStatus",
         "TriggerEnum": "experiments.moments.Trigger",
         "SurveyTriggerEnum": "feedback.models.SurveyTrigger",
+        "QuestionMetricEnum": "feedback.models.QUESTION_METRICS",
     },
 }
 

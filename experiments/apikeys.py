@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.models import APIKey
 
-from config.throttling import StorefrontIpThrottle, StorefrontKeyThrottle
+from config.throttling import AuthFailureThrottle, StorefrontIpThrottle, StorefrontKeyThrottle
 
 _KEYWORD = "Api-Key"
 # sha256(key) -> (when cached, the client, when the key expires or None)
@@ -61,15 +61,23 @@ def forget_cached_keys() -> None:
         transaction.on_commit(_clear_cache)
 
 
+def _cached_client(raw_key: str) -> StorefrontClient | None:
+    """The storefront of a key this process verified within the last few seconds, else None."""
+    hit = _cache.get(hashlib.sha256(raw_key.encode()).hexdigest())
+    if hit and time.monotonic() - hit[0] < _ttl() and (hit[2] is None or timezone.now() < hit[2]):
+        return hit[1]
+    return None
+
+
 def client_for_key(raw_key: str) -> StorefrontClient | None:
     """The storefront a key belongs to; None for unknown, revoked or expired keys."""
     if len(raw_key) > _MAX_KEY_LENGTH or not raw_key.isprintable():
         return None
+    client = _cached_client(raw_key)
+    if client is not None:
+        return client
     digest = hashlib.sha256(raw_key.encode()).hexdigest()
     now = time.monotonic()
-    hit = _cache.get(digest)
-    if hit and now - hit[0] < _ttl() and (hit[2] is None or timezone.now() < hit[2]):
-        return hit[1]
     try:
         api_key = APIKey.objects.get_from_key(raw_key)
     except APIKey.DoesNotExist:
@@ -86,7 +94,14 @@ def client_for_key(raw_key: str) -> StorefrontClient | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """Authenticates storefronts; `request.user` is a StorefrontClient, `request.auth` its id."""
+    """Authenticates storefronts; `request.user` is a StorefrontClient, `request.auth` its id.
+
+    Failed attempts are counted per client IP; an IP over OFFERLAB_AUTH_FAILURE_RATE gets 429
+    whatever key it sends (config/throttling.py). A key this process has cached costs no cache
+    round trip here: StorefrontIpThrottle enforces the lockout for it in the read it makes anyway.
+    """
+
+    counts_failures = True  # documents the lockout's 429 (config/schema.py)
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -94,11 +109,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if keyword != _KEYWORD:
             return None
         raw_key = raw_key.strip()
-        if not raw_key:
-            raise exceptions.AuthenticationFailed("Empty API key.")
-        client = client_for_key(raw_key)
+        client = _cached_client(raw_key) if raw_key.isprintable() else None
+        if client is not None:
+            return client, client.api_key_id
+        failures = AuthFailureThrottle()
+        failures.check(request)
+        client = client_for_key(raw_key) if raw_key else None
         if client is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            failures.record(request)
+            raise exceptions.AuthenticationFailed(
+                "Invalid or revoked API key." if raw_key else "Empty API key."
+            )
         return client, client.api_key_id
 
     def authenticate_header(self, request) -> str:

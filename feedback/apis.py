@@ -14,10 +14,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from config import fields
 from config.exceptions import ApplicationError
 from config.parsers import SafeJSONParser
 from feedback import services
-from feedback.models import MAX_CHOICE_LENGTH, MAX_CHOICES, QuestionType, SurveyTrigger
+from feedback.models import (
+    MAX_CHOICE_LENGTH,
+    MAX_CHOICES,
+    QUESTION_METRICS,
+    QuestionType,
+    SurveyTrigger,
+)
 from feedback.selectors import (
     rate,
     survey_display_for_token,
@@ -74,48 +81,48 @@ class PublicSurveyApiMixin:
 
 
 class QuestionSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=64)
+    key = fields.SlugField(max_length=64)
     type = serializers.ChoiceField(choices=QuestionType.choices)
-    text = serializers.CharField(max_length=300)
+    text = fields.CharField(max_length=300)
     choices = serializers.ListField(
-        child=serializers.CharField(max_length=MAX_CHOICE_LENGTH),
+        child=fields.CharField(max_length=MAX_CHOICE_LENGTH),
         max_length=MAX_CHOICES,
         required=False,
         default=list,
     )
     metric = serializers.ChoiceField(
-        choices=["csat", "intrusiveness"], required=False, allow_blank=True, default=""
+        choices=QUESTION_METRICS, required=False, allow_blank=True, default=""
     )
-    low_label = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
-    high_label = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    low_label = fields.CharField(max_length=60, required=False, allow_blank=True, default="")
+    high_label = fields.CharField(max_length=60, required=False, allow_blank=True, default="")
 
 
 class SurveyListCreateApi(APIView):
     """Staff: create a survey, or list surveys with how often they were offered and answered."""
 
     class InputSerializer(serializers.Serializer):
-        key = serializers.SlugField(max_length=100)
-        name = serializers.CharField(max_length=200)
+        key = fields.SlugField(max_length=100)
+        name = fields.CharField(max_length=200)
         trigger = serializers.ChoiceField(
             choices=SurveyTrigger.choices, default=SurveyTrigger.OFFER_SHOWN
         )
-        sampling_rate = serializers.FloatField(min_value=0, max_value=1, default=1.0)
-        cooldown_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
-        active = serializers.BooleanField(default=True)
+        sampling_rate = fields.FloatField(min_value=0, max_value=1, default=1.0)
+        cooldown_days = fields.IntegerField(min_value=0, max_value=3650, required=False)
+        active = fields.BooleanField(default=True)
         questions = QuestionSerializer(many=True, min_length=1, max_length=services.MAX_QUESTIONS)
 
     class OutputSerializer(serializers.Serializer):
-        key = serializers.CharField()
-        name = serializers.CharField()
-        trigger = serializers.CharField()
-        sampling_rate = serializers.FloatField()
-        cooldown_days = serializers.IntegerField()
-        active = serializers.BooleanField()
+        key = fields.CharField()
+        name = fields.CharField()
+        trigger = fields.CharField()
+        sampling_rate = fields.FloatField()
+        cooldown_days = fields.IntegerField()
+        active = fields.BooleanField()
         created_at = serializers.DateTimeField()
         questions = QuestionSerializer(many=True, source="questions.all")
-        displays = serializers.IntegerField(source="display_count")
-        responses = serializers.IntegerField(source="response_count")
-        finished_responses = serializers.IntegerField(source="finished_count")
+        displays = fields.IntegerField(source="display_count")
+        responses = fields.IntegerField(source="response_count")
+        finished_responses = fields.IntegerField(source="finished_count")
         response_rate = serializers.SerializerMethodField()
 
         def get_response_rate(self, obj) -> float | None:
@@ -128,7 +135,10 @@ class SurveyListCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={
+            201: OutputSerializer,
+            409: OpenApiResponse(description="A survey with this key exists."),
+        },
         operation_id="feedback_surveys_create",
     )
     def post(self, request):
@@ -144,18 +154,18 @@ class SurveyPublicApi(PublicSurveyApiMixin, APIView):
 
     class OutputSerializer(serializers.Serializer):
         class PublicQuestionSerializer(serializers.Serializer):
-            key = serializers.CharField()
-            type = serializers.CharField()
-            text = serializers.CharField()
-            choices = serializers.ListField(child=serializers.CharField())
-            low_label = serializers.CharField()
-            high_label = serializers.CharField()
+            key = fields.CharField()
+            type = fields.CharField()
+            text = fields.CharField()
+            choices = serializers.ListField(child=fields.CharField())
+            low_label = fields.CharField()
+            high_label = fields.CharField()
 
-        trigger = serializers.CharField()
-        about = serializers.CharField(help_text="The offered products' names.")
+        trigger = fields.CharField()
+        about = fields.CharField(help_text="The offered products' names.")
         questions = PublicQuestionSerializer(many=True)
         answers = serializers.DictField()
-        finished = serializers.BooleanField()
+        finished = fields.BooleanField()
 
     @extend_schema(
         responses={200: OutputSerializer, 403: OpenApiResponse(description=INVALID_TOKEN_MESSAGE)},
@@ -174,15 +184,15 @@ class ResponseSaveApi(PublicSurveyApiMixin, APIView):
     parser_classes = [SafeJSONParser, PlainTextJSONParser]
 
     class InputSerializer(serializers.Serializer):
-        token = serializers.CharField(trim_whitespace=False)
-        answers = serializers.JSONField(
+        token = fields.CharField(trim_whitespace=False)
+        answers = serializers.DictField(
             default=dict, help_text="{question_key: value}; null clears an answer."
         )
-        complete = serializers.BooleanField(default=False)
+        complete = fields.BooleanField(default=False)
 
     class OutputSerializer(serializers.Serializer):
         answers = serializers.DictField()
-        finished = serializers.BooleanField()
+        finished = fields.BooleanField()
 
     @extend_schema(
         request=InputSerializer,

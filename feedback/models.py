@@ -54,6 +54,13 @@ MAX_CHOICES = 10
 MAX_CHOICE_LENGTH = 100
 
 
+# The analysis metrics a rating question can feed.
+QUESTION_METRICS = [
+    ("csat", "CSAT (rating: higher is better)"),
+    ("intrusiveness", "Intrusiveness (higher feels pushier)"),
+]
+
+
 class Question(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
     key = models.SlugField(max_length=64)
@@ -62,10 +69,7 @@ class Question(models.Model):
     choices = models.JSONField(default=list, blank=True)
     metric = models.CharField(
         max_length=16,
-        choices=[
-            ("csat", "CSAT (rating: higher is better)"),
-            ("intrusiveness", "Intrusiveness (higher feels pushier)"),
-        ],
+        choices=QUESTION_METRICS,
         blank=True,
         default="",
         help_text="Which analysis metric this question feeds, if any.",

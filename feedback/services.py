@@ -126,13 +126,17 @@ def survey_create(
     )
     if cooldown_days is not None:
         survey.cooldown_days = cooldown_days
-    survey.full_clean()
+    taken = ApplicationError("A survey with this key exists.", field="key", status_code=409)
+    # A taken key is a conflict with what is stored (409), not bad input.
+    survey.full_clean(validate_unique=False)
+    if Survey.objects.filter(key=key).exists():
+        raise taken
     try:
         with transaction.atomic():
             survey.save()
     except IntegrityError:
         # Lost a race with another request creating the same key.
-        raise ValidationError({"key": "Survey with this Key already exists."}) from None
+        raise taken from None
     errors = {}
     rows = []
     for position, data in enumerate(questions):

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import fields
 from config.exceptions import NotFound
 from experiments.apikeys import StorefrontApiMixin
 from experiments.models import Experiment
@@ -24,17 +25,22 @@ def _storable_text(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
+# Text PostgreSQL can store in jsonb (no NUL, no lone surrogate), as a JSON Schema pattern.
+STORABLE_TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
+
+
 @extend_schema_field(
     {
         "type": "object",
         "maxProperties": 50,
+        "propertyNames": {"minLength": 1, "maxLength": 100, "pattern": STORABLE_TEXT_PATTERN},
         "additionalProperties": {
             "oneOf": [
-                {"type": "string", "maxLength": 255},
+                {"type": "string", "maxLength": 255, "pattern": STORABLE_TEXT_PATTERN},
                 {"type": "number"},
                 {"type": "boolean"},
+                {"type": "null"},
             ],
-            "nullable": True,
         },
     }
 )
@@ -66,7 +72,7 @@ class FlatAttributesField(serializers.DictField):
         return value
 
 
-class CustomerIdField(serializers.CharField):
+class CustomerIdField(fields.CharField):
     def __init__(self, **kwargs):
         super().__init__(
             max_length=255, min_length=1, allow_blank=False, trim_whitespace=False, **kwargs
@@ -76,19 +82,19 @@ class CustomerIdField(serializers.CharField):
 class AssignmentCreateApi(StorefrontApiMixin, APIView):
     class InputSerializer(serializers.Serializer):
         customer_id = CustomerIdField()
-        experiment = serializers.SlugField(max_length=100)
+        experiment = fields.SlugField(max_length=100)
         attributes = FlatAttributesField(required=False, default=dict)
 
     class OutputSerializer(serializers.Serializer):
-        experiment = serializers.CharField()
-        variant = serializers.CharField(allow_null=True)
-        in_experiment = serializers.BooleanField()
-        reason = serializers.CharField(required=False)
+        experiment = fields.CharField()
+        variant = fields.CharField(allow_null=True)
+        in_experiment = fields.BooleanField()
+        reason = fields.CharField(required=False)
         offer_config = inline_serializer(
             "OfferConfig",
             fields={
                 "timing": serializers.DictField(),
-                "channel": serializers.CharField(),
+                "channel": fields.CharField(),
                 "message": serializers.DictField(),
             },
             allow_null=True,

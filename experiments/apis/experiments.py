@@ -2,12 +2,13 @@
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.exceptions import NotFound
+from config import fields
+from config.exceptions import ApplicationError, NotFound
 from experiments import services
 from experiments.models import Channel, Experiment, Factor, Metric, Strategy
 from experiments.moments import Trigger
@@ -16,65 +17,65 @@ from experiments.stats import required_sample_size
 
 
 class TimingSerializer(serializers.Serializer):
-    delay_hours = serializers.FloatField(min_value=0, max_value=8760, default=0)
-    window_hours = serializers.FloatField(
+    delay_hours = fields.FloatField(min_value=0, max_value=8760, default=0)
+    window_hours = fields.FloatField(
         min_value=0.01, max_value=8760, required=False, allow_null=True
     )
 
 
 class MessageSerializer(serializers.Serializer):
-    subject = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    body = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    cta = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    subject = fields.CharField(max_length=2000, required=False, allow_blank=True)
+    body = fields.CharField(max_length=2000, required=False, allow_blank=True)
+    cta = fields.CharField(max_length=2000, required=False, allow_blank=True)
 
 
 class VariantSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=100)
-    name = serializers.CharField(max_length=200, required=False)
-    is_control = serializers.BooleanField(default=False)
-    weight = serializers.FloatField(min_value=0.000001, default=1.0)
+    key = fields.SlugField(max_length=100)
+    name = fields.CharField(max_length=200, required=False)
+    is_control = fields.BooleanField(default=False)
+    weight = fields.FloatField(min_value=0.000001, default=1.0)
     timing = TimingSerializer(required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.WEB)
     message = MessageSerializer(required=False)
 
 
 class TargetingRuleSerializer(serializers.Serializer):
-    attribute = serializers.CharField(max_length=100)
+    attribute = fields.CharField(max_length=100)
     op = serializers.ChoiceField(choices=["eq", "ne", "in", "not_in", "gte", "lte"])
     value = serializers.JSONField()
 
 
 class ExperimentInputSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=100)
-    name = serializers.CharField(max_length=200)
-    hypothesis = serializers.CharField(required=False, allow_blank=True, default="")
+    key = fields.SlugField(max_length=100)
+    name = fields.CharField(max_length=200)
+    hypothesis = fields.CharField(required=False, allow_blank=True, default="")
     factor = serializers.ChoiceField(choices=Factor.choices)
     trigger = serializers.ChoiceField(choices=Trigger.choices)
     strategy = serializers.ChoiceField(choices=Strategy.choices, default=Strategy.COMPLETION)
-    traffic_percent = serializers.FloatField(min_value=0, max_value=100, default=100)
-    layer = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="")
+    traffic_percent = fields.FloatField(min_value=0, max_value=100, default=100)
+    layer = fields.SlugField(max_length=100, required=False, allow_blank=True, default="")
     layer_slice = serializers.ListField(
-        child=serializers.FloatField(min_value=0, max_value=1),
+        child=fields.FloatField(min_value=0, max_value=1),
         min_length=2,
         max_length=2,
         required=False,
         help_text="[start, end) of the layer this experiment takes (default [0, 1]).",
     )
     targeting = TargetingRuleSerializer(many=True, required=False, default=list)
-    segment_attribute = serializers.CharField(
+    segment_attribute = fields.CharField(
         max_length=64, required=False, allow_blank=True, default=""
     )
     primary_metric = serializers.ChoiceField(choices=Metric.choices, default="acceptance_rate")
     guardrail_metrics = serializers.ListField(
         child=serializers.ChoiceField(choices=Metric.choices), required=False, default=list
     )
-    baseline_rate = serializers.FloatField(min_value=0, max_value=1, default=0.10)
-    mde = serializers.FloatField(min_value=0.000001, default=0.02)
-    alpha = serializers.FloatField(min_value=0.0001, max_value=0.5, default=0.05)
-    power = serializers.FloatField(min_value=0.5, max_value=0.9999, default=0.8)
-    min_days = serializers.IntegerField(min_value=0, max_value=365, default=14)
-    safe_peeking = serializers.BooleanField(default=False)
-    hash_seed = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    baseline_rate = fields.FloatField(min_value=0, max_value=1, default=0.10)
+    mde = fields.FloatField(min_value=0.000001, default=0.02)
+    alpha = fields.FloatField(min_value=0.0001, max_value=0.5, default=0.05)
+    power = fields.FloatField(min_value=0.5, max_value=0.9999, default=0.8)
+    min_days = fields.IntegerField(min_value=0, max_value=365, default=14)
+    safe_peeking = fields.BooleanField(default=False)
+    hash_seed = fields.CharField(max_length=100, required=False, allow_blank=True, default="")
     variants = VariantSerializer(many=True, min_length=2, max_length=20)
 
 
@@ -175,12 +176,21 @@ class ExperimentListCreateApi(APIView):
     def get(self, request):
         return Response(ExperimentOutputSerializer(experiment_list(), many=True).data)
 
-    @extend_schema(request=ExperimentInputSerializer, responses={201: ExperimentOutputSerializer})
+    @extend_schema(
+        request=ExperimentInputSerializer,
+        responses={
+            201: ExperimentOutputSerializer,
+            409: OpenApiResponse(description="An experiment with this key exists."),
+        },
+    )
     def post(self, request):
         serializer = ExperimentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = _fields_from(serializer.validated_data)
-        taken = ValidationError({"key": ["An experiment with this key exists."]})
+        # A taken key is a conflict with what is stored (409), not bad input.
+        taken = ApplicationError(
+            "An experiment with this key exists.", field="key", status_code=409
+        )
         if Experiment.objects.filter(key=fields["key"]).exists():
             raise taken
         try:

@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -11,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import fields
 from experiments.apikeys import StorefrontApiMixin
 from experiments.apis.assignments import CustomerIdField, FlatAttributesField
 from experiments.moments import Trigger
@@ -18,26 +20,14 @@ from recommendations.apis.products import RecommendedProductSerializer
 from recommendations.offers import MAX_FUTURE_SKEW, offer_create
 
 
-class _StrictIntegerField(serializers.IntegerField):
-    """An integer that refuses true/false (DRF would read them as 1/0)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+def _sku() -> fields.CharField:
+    return fields.CharField(max_length=100)
 
 
-class _StrictFloatField(serializers.FloatField):
-    """A number that refuses true/false (DRF would read them as 1.0/0.0)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-def _sku() -> serializers.CharField:
-    return serializers.CharField(max_length=100)
+@extend_schema_field({"type": "null"})
+class _AlwaysNullField(serializers.JSONField):
+    """`offer: null` in the no-offer body (drf-spectacular writes a nullable JSON field as a
+    `oneOf` that null matches twice)."""
 
 
 _DATETIME = serializers.DateTimeField()
@@ -50,17 +40,17 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
         @extend_schema_serializer(component_name="OfferCreateContext")
         class ContextSerializer(serializers.Serializer):
             skus = serializers.ListField(child=_sku(), max_length=100, required=False, default=list)
-            order_id = serializers.CharField(max_length=255, required=False)
+            order_id = fields.CharField(max_length=255, required=False)
             occurred_at = serializers.DateTimeField(
                 required=False, help_text="When the moment happened (default now)."
             )
             cart = serializers.ListField(
                 child=_sku(), max_length=200, required=False, help_text="Skus to leave out."
             )
-            views = _StrictIntegerField(
+            views = fields.IntegerField(
                 min_value=0, required=False, help_text="browse: views of the product/category."
             )
-            usage_percent = _StrictFloatField(
+            usage_percent = fields.FloatField(
                 min_value=0, max_value=100, required=False, help_text="usage_milestone: 0–100."
             )
 
@@ -83,24 +73,24 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
     @extend_schema_serializer(component_name="OfferCreateOutput")
     class OutputSerializer(serializers.Serializer):
         offer_id = serializers.UUIDField()
-        experiment = serializers.CharField(allow_null=True)
-        variant = serializers.CharField(allow_null=True)
-        channel = serializers.CharField()
+        experiment = fields.CharField(allow_null=True)
+        variant = fields.CharField(allow_null=True)
+        channel = fields.CharField()
         send_at = serializers.DateTimeField()
-        message = serializers.DictField(child=serializers.CharField())
+        message = serializers.DictField(child=fields.CharField())
         products = RecommendedProductSerializer(many=True)
         survey = inline_serializer(
             "OfferSurvey",
-            fields={"token": serializers.CharField(), "url": serializers.URLField()},
+            fields={"token": fields.CharField(), "url": serializers.URLField()},
             allow_null=True,
         )
-        warnings = serializers.ListField(child=serializers.CharField(), required=False)
+        warnings = serializers.ListField(child=fields.CharField(), required=False)
 
     @extend_schema_serializer(component_name="OfferCreateNoOffer")
     class NoOfferSerializer(serializers.Serializer):
-        offer = serializers.JSONField(allow_null=True, default=None)
+        offer = _AlwaysNullField(default=None)
         reason = serializers.ChoiceField(choices=REASONS)
-        warnings = serializers.ListField(child=serializers.CharField(), required=False)
+        warnings = serializers.ListField(child=fields.CharField(), required=False)
 
     @extend_schema(
         request=InputSerializer,

@@ -96,7 +96,8 @@ class ProductRecommendationsApi(StorefrontApiMixin, APIView):
         responses={200: OutputSerializer, 404: OpenApiResponse(description="Unknown sku")},
     )
     def get(self, request, sku: str):
-        params = self.InputSerializer(data=request.query_params)
+        # A plain dict: DRF reads a QueryDict as a form and would drop `strategy=` silently.
+        params = self.InputSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         strategy = params.validated_data.get("strategy")
         snapshot = catalog()

@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import fields
 from config.exceptions import NotFound
 from recommendations.models import ProductRelation, RelationKind, RelationOrigin, RelationStatus
 from recommendations.selectors import relation_list
@@ -47,17 +48,18 @@ class RelationListCreateApi(APIView):
 
     @extend_schema_serializer(component_name="RelationListCreateInput")
     class InputSerializer(serializers.Serializer):
-        source = serializers.CharField(max_length=100)
-        target = serializers.CharField(max_length=100)
+        source = fields.CharField(max_length=100)
+        target = fields.CharField(max_length=100)
         kind = serializers.ChoiceField(choices=RelationKind.choices)
-        pinned = serializers.BooleanField(default=False)
+        pinned = fields.BooleanField(default=False)
 
     @extend_schema(
         parameters=[FilterSerializer],
         responses={200: RelationOutputSerializer(many=True)},
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
+        # A plain dict: DRF reads a QueryDict as a form and would drop `status=` silently.
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         data = dict(filters.validated_data)
         limit, offset = data.pop("limit"), data.pop("offset")
@@ -79,7 +81,7 @@ class RelationDetailApi(APIView):
     @extend_schema_serializer(component_name="RelationDetailInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=RelationStatus.choices, required=False)
-        pinned = serializers.BooleanField(required=False)
+        pinned = fields.BooleanField(required=False)
 
         def validate(self, attrs):
             if not attrs:

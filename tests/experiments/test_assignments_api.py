@@ -247,3 +247,20 @@ def test_assignment_uses_the_experiments_hash_seed(storefront):
         va = _assign(storefront, customer_id=f"c-{i}", experiment="seed-a").json()["variant"]
         vb = _assign(storefront, customer_id=f"c-{i}", experiment="seed-b").json()["variant"]
         assert va == vb
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer_id": 5, "experiment": "pp-timing"}, "customer_id"),
+        ({"customer_id": "c-1", "experiment": 7}, "experiment"),
+        ({"customer_id": "c-1", "experiment": "pp-timing", "attributes": {"": 1}}, "attributes"),
+    ],
+)
+def test_values_the_schema_excludes_are_400(storefront, body, field):
+    """A number is not a string (the schema says so), and attribute names are 1–100 characters
+    (`propertyNames` in the schema)."""
+    running_experiment("pp-timing")
+    response = storefront.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()

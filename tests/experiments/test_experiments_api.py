@@ -228,11 +228,11 @@ def test_patching_the_key_is_refused(staff):
     assert "key" in response.json()
 
 
-def test_duplicate_key_is_400_naming_key(staff):
+def test_duplicate_key_is_a_409_conflict_naming_key(staff):
     create(staff)
     response = create(staff)
-    assert response.status_code == 400
-    assert "key" in response.json()
+    assert response.status_code == 409
+    assert "key" in response.json() and "detail" in response.json()
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_status_cannot_be_set_by_create_or_patch(staff):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_same_key_created_by_a_concurrent_request_is_400_naming_key(staff):
+def test_same_key_created_by_a_concurrent_request_is_409_naming_key(staff):
     if connection.vendor != "postgresql":
         require_services("a concurrent writer needs PostgreSQL (set DATABASE_URL)")
 
@@ -367,6 +367,24 @@ def test_same_key_created_by_a_concurrent_request_is_400_naming_key(staff):
 
     with mock.patch.object(Experiment, "validate_unique", racing_request_wins):
         response = create(staff)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "key" in response.json()
     assert Experiment.objects.filter(key="pp-email-timing").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": 5}, "name"),
+        ({"key": 123}, "key"),
+        ({"safe_peeking": "true"}, "safe_peeking"),
+        ({"min_days": "14"}, "min_days"),
+        ({"mde": "0.02"}, "mde"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_400_not_coerced(staff, changes, field):
+    """The schema says string / boolean / integer / number: DRF's form coercion is refused."""
+    response = create(staff, **changes)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Experiment.objects.exists()

@@ -66,3 +66,51 @@ def test_swagger_ui_renders(staff):
     response = staff.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def _component(schema, ref: str) -> dict:
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def _request_schema(schema, path: str, method: str = "post") -> dict:
+    body = schema["paths"][path][method]["requestBody"]["content"]["application/json"]
+    return _component(schema, body["schema"]["$ref"])
+
+
+def test_schema_states_what_the_validation_refuses(staff):
+    """OpenAPI 3.1 (JSON Schema 2020-12), so attribute names can be constrained too."""
+    schema = staff.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["openapi"] == "3.1.0"
+    events = _request_schema(schema, "/api/v1/events")["properties"]["events"]
+    assert (events["minItems"], events["maxItems"]) == (1, 1000)
+    variants = _request_schema(schema, "/api/v1/experiments")["properties"]["variants"]
+    assert (variants["minItems"], variants["maxItems"]) == (2, 20)
+    attributes = _request_schema(schema, "/api/v1/assignments")["properties"]["attributes"]
+    names = attributes["propertyNames"]
+    assert (names["minLength"], names["maxLength"]) == (1, 100)
+    assert "\\u0000" in names["pattern"]
+    # Every string DRF checks for NUL says so.
+    source = _request_schema(schema, "/api/v1/relations")["properties"]["source"]
+    assert source["pattern"] == "^[^\\u0000]*$"
+    answers = _request_schema(schema, "/api/v1/feedback/responses")["properties"]["answers"]
+    assert answers["type"] == "object"
+    question = _component(
+        schema,
+        _request_schema(schema, "/api/v1/feedback/surveys")["properties"]["questions"]["items"][
+            "$ref"
+        ],
+    )
+    metric_refs = [option["$ref"] for option in question["properties"]["metric"]["oneOf"]]
+    assert _component(schema, metric_refs[0])["enum"] == ["csat", "intrusiveness"]
+
+
+def test_schema_documents_conflicts_and_the_auth_failure_lockout(staff):
+    schema = staff.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paths = schema["paths"]
+    assert "409" in paths["/api/v1/experiments"]["post"]["responses"]
+    assert "409" in paths["/api/v1/feedback/surveys"]["post"]["responses"]
+    # Staff endpoints have no rate throttle but lock out an address that fails the token often.
+    staff_list = paths["/api/v1/experiments"]["get"]["responses"]["429"]
+    assert "Retry-After" in staff_list["headers"]
+    assert "failed authentications" in staff_list["description"]
+    assert "429" in paths["/api/v1/assignments"]["post"]["responses"]

@@ -239,3 +239,9 @@ def test_concurrent_first_answers_land_in_one_response_and_only_one_finish_wins(
     response = Response.objects.get(offer=offer)
     assert response.finished and response.answers["why"] in ("Price", "Timing")
     assert Answer.objects.filter(response=response).count() == 3
+
+
+def test_null_answers_are_400_naming_answers(anon, token):
+    res = anon.post(URL, {"token": token, "answers": None}, format="json")
+    assert res.status_code == 400
+    assert "answers" in res.json()

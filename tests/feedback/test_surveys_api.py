@@ -119,10 +119,32 @@ def test_invalid_surveys_are_400_naming_the_field(staff, overrides, field):
     assert not Survey.objects.exists()
 
 
-def test_duplicate_key_is_400(staff):
+def test_duplicate_key_is_a_409_conflict_naming_key(staff):
     assert staff.post(URL, body(), format="json").status_code == 201
     res = staff.post(URL, body(), format="json")
-    assert res.status_code == 400 and "key" in res.json()
+    assert res.status_code == 409 and "key" in res.json() and "detail" in res.json()
+    assert Survey.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": 7}, "name"),
+        ({"active": "yes"}, "active"),
+        ({"sampling_rate": "1"}, "sampling_rate"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_400_not_coerced(staff, overrides, field):
+    res = staff.post(URL, body(**overrides), format="json")
+    assert res.status_code == 400 and field in res.json()
+    assert not Survey.objects.exists()
+
+
+def test_a_number_as_a_question_label_is_400(staff):
+    questions = body()["questions"]
+    questions[0]["high_label"] = 0
+    res = staff.post(URL, body(questions=questions), format="json")
+    assert res.status_code == 400 and "high_label" in res.json()["questions"]["0"]
 
 
 def test_only_staff_may_use_it(anon, storefront):

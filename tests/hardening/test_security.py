@@ -1,5 +1,5 @@
-"""Security: deploy settings, headers, storefront throttles, who can see what, admin actions,
-and no secrets in the repository."""
+"""Security: deploy settings, headers, storefront throttles, the failed-authentication lockout,
+who can see what, admin actions, and no secrets in the repository."""
 
 import os
 import re
@@ -126,6 +126,111 @@ def test_every_storefront_write_endpoint_is_throttled(tiny_rates):
         first = client.post(path, {}, format="json")
         assert first.status_code != 429, path
         assert client.post(path, {}, format="json").status_code == 429, path
+
+
+# --- Failed authentications ------------------------------------------------------------------
+
+
+def _with_key(key: str, ip: str):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return _recommendations(client, ip)
+
+
+WRONG_KEY = "abcdefgh.wrongsecretwrongsecretwrongsec"
+
+
+@pytest.mark.django_db
+def test_repeated_failed_api_keys_lock_the_address_out(tiny_rates):
+    tiny_rates(auth_failure="3/min")
+    statuses = [_with_key(WRONG_KEY, "10.1.0.1").status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    locked = _with_key(WRONG_KEY, "10.1.0.1")
+    assert locked.status_code == 429
+    assert "failed authentications" in locked.json()["detail"]
+    assert 0 < int(locked["Retry-After"]) <= 60
+
+
+@pytest.mark.django_db
+def test_a_locked_out_address_is_refused_even_with_a_valid_key(tiny_rates, api_key):
+    tiny_rates(auth_failure="2/min")
+    # The valid key is verified (and cached in-process) first, so the lockout below is the one
+    # the IP throttle enforces for cached keys; a fresh process would check it in the auth.
+    assert _with_key(api_key, "10.1.0.2").status_code == 404
+    for _ in range(2):
+        assert _with_key(WRONG_KEY, "10.1.0.2").status_code == 401
+    assert _with_key(api_key, "10.1.0.2").status_code == 429
+    from experiments.apikeys import forget_cached_keys
+
+    forget_cached_keys()
+    assert _with_key(api_key, "10.1.0.2").status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_lockout_is_per_address(tiny_rates, api_key):
+    tiny_rates(auth_failure="2/min")
+    for _ in range(3):
+        _with_key(WRONG_KEY, "10.1.0.3")
+    assert _with_key(WRONG_KEY, "10.1.0.3").status_code == 429
+    # Another address, with a valid key or a wrong one, is unaffected.
+    assert _with_key(api_key, "10.1.0.4").status_code == 404
+    assert _with_key(WRONG_KEY, "10.1.0.4").status_code == 401
+
+
+@pytest.mark.django_db
+def test_successes_do_not_count_towards_the_lockout(tiny_rates, api_key):
+    tiny_rates(auth_failure="2/min")
+    assert _with_key(WRONG_KEY, "10.1.0.5").status_code == 401
+    for _ in range(5):
+        assert _with_key(api_key, "10.1.0.5").status_code == 404
+    assert _with_key(WRONG_KEY, "10.1.0.5").status_code == 401
+    assert _with_key(api_key, "10.1.0.5").status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_lockout_is_counted_in_the_shared_cache(tiny_rates):
+    """Every worker sees the count: it lives in the Django cache, not in the process."""
+    from django.core.cache import cache
+
+    tiny_rates(auth_failure="2/min")
+    for _ in range(2):
+        _with_key(WRONG_KEY, "10.1.0.6")
+    assert _with_key(WRONG_KEY, "10.1.0.6").status_code == 429
+    cache.clear()  # as if the window ended (or Redis restarted): the address may try again
+    assert _with_key(WRONG_KEY, "10.1.0.6").status_code == 401
+
+
+@pytest.mark.django_db
+def test_repeated_failed_staff_tokens_lock_the_address_out(tiny_rates, staff_user):
+    from rest_framework.authtoken.models import Token
+
+    tiny_rates(auth_failure="2/min")
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert wrong.get("/api/v1/experiments", REMOTE_ADDR="10.1.0.7").status_code == 403
+    assert wrong.get("/api/v1/experiments", REMOTE_ADDR="10.1.0.7").status_code == 403
+    locked = wrong.get("/api/v1/experiments", REMOTE_ADDR="10.1.0.7")
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    right = APIClient()
+    right.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    assert right.get("/api/v1/experiments", REMOTE_ADDR="10.1.0.7").status_code == 429
+    assert right.get("/api/v1/experiments", REMOTE_ADDR="10.1.0.8").status_code == 200
+
+
+def test_the_lockout_rate_comes_from_the_environment():
+    script = "from django.conf import settings; print(settings.REST_FRAMEWORK["
+    script += "'DEFAULT_THROTTLE_RATES']['auth_failure'])"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    env.update(DEBUG="1", OFFERLAB_AUTH_FAILURE_RATE="7/hour")
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "7/hour", proc.stderr
 
 
 # --- Who can see what ------------------------------------------------------------------------

@@ -405,3 +405,14 @@ def test_attributes_with_a_nul_character_are_a_400(storefront, shop):
 def test_booleans_are_not_numbers(storefront, shop, field):
     response = ask(storefront, trigger="browse", **{field: True})
     assert response.status_code == 400 and field in response.json()["context"]
+
+
+@pytest.mark.parametrize(
+    "context", [{"cart": [0]}, {"skus": [12]}, {"order_id": 5}, {"views": "3"}, {"views": True}]
+)
+def test_a_context_value_of_the_wrong_json_type_is_400(storefront, shop, context):
+    response = storefront.post(
+        URL, {"customer_id": "c", "trigger": "browse", "context": context}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(context) <= set(response.json()["context"])

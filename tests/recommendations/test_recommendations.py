@@ -114,3 +114,9 @@ def test_recommendations_have_no_side_effects(storefront, shop):
 
 def test_recommendations_need_an_api_key(anon, shop):
     assert recommend(anon).status_code in (401, 403)
+
+
+def test_an_empty_strategy_is_a_400_naming_strategy(storefront, shop):
+    response = storefront.get("/api/v1/products/tent/recommendations?strategy=")
+    assert response.status_code == 400
+    assert "strategy" in response.json()

@@ -131,3 +131,25 @@ def test_relations_api_is_staff_only(storefront, anon, shop):
 def test_an_id_beyond_any_row_is_a_404_not_a_database_error(staff, shop):
     response = staff.patch(f"{URL}/{10**30}", {"status": "approved"}, format="json")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", ["status", "source", "kind", "origin", "limit"])
+def test_an_empty_filter_is_a_400_not_ignored(staff, shop, name):
+    response = staff.get(f"{URL}?{name}=")
+    assert response.status_code == 400 and name in response.json()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [({"source": 5}, "source"), ({"pinned": "true"}, "pinned"), ({"target": None}, "target")],
+)
+def test_a_curated_relation_of_the_wrong_json_type_is_400(staff, shop, payload, field):
+    body = {"source": "tent", "target": "lamp", "kind": "complement", **payload}
+    response = staff.post(URL, body, format="json")
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_a_review_with_a_string_for_pinned_is_400(staff, shop):
+    relation = ProductRelation.objects.get(target__sku="lamp")
+    response = staff.patch(f"{URL}/{relation.pk}", {"pinned": "yes"}, format="json")
+    assert response.status_code == 400 and "pinned" in response.json()
