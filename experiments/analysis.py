@@ -11,7 +11,8 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -208,9 +209,10 @@ def metrics_block(
     experiment: Experiment,
     *,
     n_star: int | None = None,
+    only: str | None = None,
 ) -> list[dict]:
-    """All metrics for the selected rows (a segment, a week, or everything)."""
-    by_metric = metric_stats(data, selection)
+    """All metrics (or just ``only``) for the selected rows (a segment, a week, or everything)."""
+    by_metric = metric_stats(data, selection, only=only)
     guardrails = _guardrails(experiment)
     return [
         metric_result(
@@ -223,6 +225,7 @@ def metrics_block(
             n_star=n_star,
         )
         for name in METRICS
+        if only is None or name == only
     ]
 
 
@@ -267,22 +270,19 @@ def _segment_selections(data: MetricsData) -> list[tuple[str, MetricsData]]:
     return [(s, merged) for s in [*segments[: MAX_SEGMENTS - 1], OTHER_SEGMENTS]]
 
 
-def segments_block(data: MetricsData, experiment: Experiment) -> list[dict]:
-    return [
-        {"segment": name, "metrics": metrics_block(source, Selection(segment=name), experiment)}
-        for name, source in _segment_selections(data)
-    ]
-
-
 def _utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def weekly_block(data: MetricsData, experiment: Experiment) -> list[dict]:
-    """Per ISO week of assignment; complete when the whole week lies inside the window."""
-    weeks = sorted({week_start(day) for day in data.days()})
+def _weeks(
+    data: MetricsData, days: Iterable[date], metrics_for: Callable[[date], list[dict]]
+) -> list[dict]:
+    """One entry per ISO week of ``days``; complete when the whole week lies inside the window.
+
+    ``metrics_for(monday)`` gives the week's metrics block.
+    """
     out = []
-    for monday in weeks:
+    for monday in sorted({week_start(day) for day in days}):
         iso = monday.isocalendar()
         complete = (
             _utc_midnight(monday) >= data.window_start
@@ -294,10 +294,55 @@ def weekly_block(data: MetricsData, experiment: Experiment) -> list[dict]:
                 "start": monday.isoformat(),
                 "end": (monday + timedelta(days=6)).isoformat(),
                 "complete": complete,
-                "metrics": metrics_block(data, Selection(week=monday), experiment),
+                "metrics": metrics_for(monday),
             }
         )
     return out
+
+
+def _segment_weekly(
+    source: MetricsData, segment: str, experiment: Experiment, primary: str | None
+) -> list[dict]:
+    """The primary metric alone, per ISO week in which ``segment`` has assigned customers."""
+    if primary is None:
+        return []
+    # Each week's roll-up then scans this segment's rows only. Survey answers stay whole:
+    # whether a survey metric is a rating or a rate is decided over all of them.
+    rows = replace(
+        source,
+        cells={k: v for k, v in source.cells.items() if k[1] == segment},
+        survival={k: v for k, v in source.survival.items() if k[1] == segment},
+        displays={k: v for k, v in source.displays.items() if k[1] == segment},
+    )
+    return _weeks(
+        rows,
+        rows.days(),
+        lambda monday: metrics_block(
+            rows, Selection(segment=segment, week=monday), experiment, only=primary
+        ),
+    )
+
+
+def segments_block(data: MetricsData, experiment: Experiment) -> list[dict]:
+    """Per segment: every metric over the window, and the primary metric week by week."""
+    primary = experiment.primary_metric if experiment.primary_metric in METRICS else None
+    return [
+        {
+            "segment": name,
+            "metrics": metrics_block(source, Selection(segment=name), experiment),
+            "weekly": _segment_weekly(source, name, experiment, primary),
+        }
+        for name, source in _segment_selections(data)
+    ]
+
+
+def weekly_block(data: MetricsData, experiment: Experiment) -> list[dict]:
+    """Per ISO week of assignment (all customers); complete when the window covers the week."""
+    return _weeks(
+        data,
+        data.days(),
+        lambda monday: metrics_block(data, Selection(week=monday), experiment),
+    )
 
 
 def daily_block(data: MetricsData, experiment: Experiment, *, n_star: int | None) -> list[dict]:

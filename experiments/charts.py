@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 _DRAW_LOCK = threading.Lock()
 
 # Bump when the drawings change, so cached SVGs of older runs are redrawn.
-CHARTS_VERSION = 3
+CHARTS_VERSION = 4
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -471,11 +471,14 @@ def cumulative_lift_chart(result: dict) -> str | None:
     )
 
 
-# --- 3. lift by week and by segment -----------------------------------------------------------
+# --- 3. weekly lift per segment ---------------------------------------------------------------
 
 
-def _bars(ax, rows, scale, treatments, *, hatch_incomplete: bool) -> set[str]:
-    """Grouped bars with CI whiskers; rows = [(label, [(variant, cmp, metric, complete)])]."""
+def _bars(ax, rows, scale, treatments, *, limit: float) -> set[str]:
+    """Grouped bars with CI whiskers; rows = [(label, [(variant, cmp, metric, complete)])].
+
+    Incomplete weeks are hatched and hollow; whiskers beyond ±``limit`` end in an arrow.
+    """
     used = set()
     width = 0.8 / max(len(treatments), 1)
     for i, (_, entries) in enumerate(rows):
@@ -494,7 +497,7 @@ def _bars(ax, rows, scale, treatments, *, hatch_incomplete: bool) -> set[str]:
                 width=width * 0.9,
                 color=colour if complete else "white",
                 edgecolor=colour,
-                hatch=None if complete or not hatch_incomplete else "///",
+                hatch=None if complete else "///",
                 linewidth=1.4,
                 alpha=1.0 if verdict != "unclear" else 0.55 if complete else 1.0,
             )
@@ -503,89 +506,132 @@ def _bars(ax, rows, scale, treatments, *, hatch_incomplete: bool) -> set[str]:
                 finite_number(comparison.get("ci_high")),
             )
             if lo is not None and hi is not None:
-                ax.errorbar(
-                    x,
-                    diff * scale,
-                    yerr=[[diff * scale - lo * scale], [hi * scale - diff * scale]],
-                    color="#222222",
-                    capsize=3,
-                    linewidth=1,
-                )
+                lo, hi = lo * scale, hi * scale
+                ax.vlines(x, max(lo, -limit), min(hi, limit), color="#222222", linewidth=1)
+                for end, edge, arrow in ((lo, -limit, "v"), (hi, limit, "^")):
+                    beyond = end < edge if edge < 0 else end > edge
+                    ax.plot(
+                        x,
+                        edge if beyond else end,
+                        marker=arrow if beyond else "_",
+                        color="#222222",
+                        markersize=5 if beyond else 6,
+                    )
             if verdict != "unclear":
+                anchor = (hi if diff > 0 else lo) if hi is not None else diff * scale
                 ax.annotate(
                     "▲ better" if verdict == "better" else "▼ worse",
-                    xy=(x, (hi if diff > 0 else lo) * scale if hi is not None else diff * scale),
+                    xy=(x, max(min(anchor, limit), -limit)),
                     xytext=(0, 4 if diff > 0 else -12),
                     textcoords="offset points",
                     ha="center",
                     fontsize=8,
                     color=BETTER if verdict == "better" else WORSE,
                     fontweight="bold",
+                    annotation_clip=False,
                 )
     return used
 
 
+def _week_label(week: dict, *, with_date: bool) -> str:
+    label = str(week.get("week", "?")).split("-")[-1]
+    start = str(week.get("start") or "")
+    if with_date and start:
+        with contextlib.suppress(ValueError):
+            label = f"{label}\n{date.fromisoformat(start[:10]):%d %b}"
+    if not week.get("complete"):
+        label += "\npartial"
+    return label
+
+
+def _panel_limit(panels, scale: float) -> float:
+    """Half the shared y range: every bar fits, and every CI of the all-customers panel.
+
+    A small segment's whisker may reach beyond (it then ends in an arrow), so one noisy
+    segment does not flatten every other panel.
+    """
+    diffs, overall = [], []
+    for index, (_, _, by_week) in enumerate(panels):
+        for entries in by_week.values():
+            for _, comparison, _, _ in entries:
+                diff = finite_number(comparison.get("difference"))
+                if diff is None:
+                    continue
+                diffs.append(abs(diff * scale))
+                if index == 0:
+                    for end in (comparison.get("ci_low"), comparison.get("ci_high")):
+                        if finite_number(end) is not None:
+                            overall.append(abs(finite_number(end) * scale))
+    largest = max(diffs, default=0.0)
+    return (max(largest * 2.5, max(overall, default=0.0)) or 1.0) * 1.1
+
+
 def weekly_segment_chart(result: dict) -> str | None:
-    """Primary-metric lift per calendar week and per segment, side by side."""
+    """Primary-metric difference vs control per calendar week: all customers, then each segment.
+
+    Small multiples on one shared scale; a segment without customers in a week has no bar.
+    """
     primary = _primary(result)
     control = _control(result) or "control"
     treatments = _treatments(result)
     metric_kind = (_metric(result.get("metrics"), primary) or {}).get("kind", "proportion")
     scale, unit = _diff_scale(metric_kind)
 
-    def entries(part_metrics, complete=True):
-        metric = _metric(part_metrics, primary)
-        if not metric:
-            return []
-        return [
-            (c.get("variant"), c, metric, complete)
-            for c in metric.get("comparisons") or []
-            if c.get("variant") in treatments
-        ]
+    def by_week(weeks) -> dict[str, list]:
+        out = {}
+        for week in weeks or []:
+            if not isinstance(week, dict):
+                continue
+            metric = _metric(week.get("metrics"), primary)
+            entries = [
+                (c.get("variant"), c, metric, bool(week.get("complete")))
+                for c in (metric or {}).get("comparisons") or []
+                if isinstance(c, dict) and c.get("variant") in treatments
+            ]
+            if entries:
+                out[str(week.get("week"))] = entries
+        return out
 
-    weeks = []
-    for week in result.get("weekly") or []:
-        rows = entries(week.get("metrics"), bool(week.get("complete")))
-        if rows:
-            label = str(week.get("week", "?")).split("-")[-1]
-            start = str(week.get("start") or "")
-            if start:
-                with contextlib.suppress(ValueError):
-                    label = f"{label}\n{date.fromisoformat(start[:10]):%d %b}"
-            if not week.get("complete"):
-                label += "\n(partial)"
-            weeks.append((label, rows))
-    segments = [
-        (str(s.get("segment")), entries(s.get("metrics")))
-        for s in result.get("segments") or []
-        if entries(s.get("metrics"))
+    sources = [("All customers", result.get("weekly"))] + [
+        (str(s.get("segment")), s.get("weekly")) for s in result.get("segments") or []
     ]
-    if not weeks and not segments:
+    weeks: dict[str, dict] = {}
+    for _, source in sources:
+        for week in source or []:
+            if isinstance(week, dict) and week.get("week") is not None:
+                weeks.setdefault(str(week["week"]), week)
+    order = sorted(weeks)
+    panels = [(title, source, by_week(source)) for title, source in sources]
+    panels = [p for p in panels if p[2]]
+    if not panels:
         return None
+    limit = _panel_limit(panels, scale)
 
-    panels = [(p, rows) for p, rows in (("week", weeks), ("segment", segments)) if rows]
+    columns = min(len(panels), 3)
+    rows_count = -(-len(panels) // columns)
+    with_date = len(order) <= 6
+    labels = [_week_label(weeks[w], with_date=with_date) for w in order]
     with matplotlib.rc_context(_STYLE):
-        widths = [max(len(rows), 2) for _, rows in panels]
-        fig = Figure(figsize=(9.0, 4.0))
-        axes = fig.subplots(
-            1,
-            len(panels),
-            sharey=True,
-            gridspec_kw={"width_ratios": widths},
-            squeeze=False,
-        )
-        for ax, (panel, rows) in zip(axes[0], panels, strict=True):
-            _bars(ax, rows, scale, treatments, hatch_incomplete=panel == "week")
+        height = 2.5 * rows_count + 1.4
+        fig = Figure(figsize=(9.0, height))
+        axes = fig.subplots(rows_count, columns, sharey=True, squeeze=False)
+        for ax, (title, _, panel_weeks) in zip(axes.flat, panels, strict=False):
+            rows = [(w, panel_weeks.get(w, [])) for w in order]
+            _bars(ax, rows, scale, treatments, limit=limit)
             ax.axhline(0, color=CONTROL, linewidth=1.2)
-            ax.set_xticks(range(len(rows)), [r[0] for r in rows])
-            ax.set_xlim(-0.6, len(rows) - 0.4)
-            ax.set_title(f"By {'calendar week' if panel == 'week' else 'segment'}", fontsize=11)
+            ax.set_xticks(range(len(order)), labels, fontsize=8)
+            ax.set_xlim(-0.6, len(order) - 0.4)
+            # Headroom beyond ±limit for the ▲/▼ words over a clipped whisker.
+            ax.set_ylim(-limit * 1.25, limit * 1.25)
+            ax.set_title(title, fontsize=10, loc="left")
             ax.grid(axis="y", color="#DDDDDD", linewidth=0.6)
             ax.set_axisbelow(True)
-        axes[0][0].set_ylabel(f"Difference vs {control} ({unit})")
-        axes[0][0].yaxis.set_major_formatter(lambda v, _: _fmt_signed(v, 1))
+            ax.yaxis.set_major_formatter(lambda v, _: _fmt_signed(v, 1))
+        for ax in axes.flat[len(panels) :]:
+            ax.set_visible(False)
+        fig.supylabel(f"Difference vs {control} ({unit})", fontsize=10)
         fig.suptitle(
-            f"Difference in {metric_label(primary)} vs {control}, by week and by segment",
+            f"Weekly difference in {metric_label(primary)} vs {control} (control), per segment",
             x=0.01,
             ha="left",
             fontsize=12,
@@ -593,7 +639,7 @@ def weekly_segment_chart(result: dict) -> str | None:
         )
         handles = [Patch(color=_colour_for(t, treatments), label=t) for t in treatments]
         handles.append(Line2D([], [], color="#222222", marker="_", label="95 % CI"))
-        if weeks:
+        if any(not w.get("complete") for w in weeks.values()):
             handles.append(
                 Patch(
                     facecolor="white",
@@ -602,18 +648,16 @@ def weekly_segment_chart(result: dict) -> str | None:
                     label="partial week (not counted)",
                 )
             )
-        fig.legend(
-            handles=handles,
-            loc="lower center",
-            bbox_to_anchor=(0.5, -0.08),
-            ncol=len(handles),
-        )
-        fig.tight_layout(rect=(0, 0.04, 1, 0.96))
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles))
+        fig.tight_layout(rect=(0, 0.45 / height, 1, 1 - 0.4 / height))
+    names = ", ".join(title for title, _, _ in panels[1:]) or "none"
     return _svg(
         fig,
         "weekly-segments",
-        f"Bar charts: difference in {metric_label(primary)} versus control {control} for each "
-        "calendar week and for each customer segment, with 95 % confidence intervals.",
+        f"Bar charts, one panel per customer segment: difference in {metric_label(primary)} "
+        f"versus control {control} for each calendar week, with 95 % confidence intervals; "
+        f"the first panel is all customers, then the segments {names}. "
+        "Hatched hollow bars are partial weeks.",
     )
 
 
@@ -735,9 +779,10 @@ CHARTS: tuple[tuple[str, str, Callable[[dict], str | None], str], ...] = (
     ),
     (
         "weekly_segments",
-        "Lift by week and by segment",
+        "Weekly lift per segment",
         weekly_segment_chart,
-        "No weekly or segment results yet.",
+        "No weekly results yet: the lift per week and segment appears once customers are "
+        "assigned to two variants.",
     ),
     (
         "survey",

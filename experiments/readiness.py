@@ -224,6 +224,13 @@ def _metric_shape(metric: dict) -> dict:
     }
 
 
+def _weeks_shape(weeks) -> list[dict]:
+    return [
+        {**w, "metrics": [_metric_shape(m) for m in _dicts(w.get("metrics"))]}
+        for w in _dicts(weeks)
+    ]
+
+
 def normalise(result) -> dict:
     """The analysis JSON with every container of the expected type, so the rules can read it
     without guarding each step (a stored result may be partial or from an older version)."""
@@ -238,13 +245,14 @@ def normalise(result) -> dict:
         "power": _dict(result.get("power")),
         "metrics": [_metric_shape(m) for m in _dicts(result.get("metrics"))],
         "segments": [
-            {**s, "metrics": [_metric_shape(m) for m in _dicts(s.get("metrics"))]}
+            {
+                **s,
+                "metrics": [_metric_shape(m) for m in _dicts(s.get("metrics"))],
+                "weekly": _weeks_shape(s.get("weekly")),
+            }
             for s in _dicts(result.get("segments"))
         ],
-        "weekly": [
-            {**w, "metrics": [_metric_shape(m) for m in _dicts(w.get("metrics"))]}
-            for w in _dicts(result.get("weekly"))
-        ],
+        "weekly": _weeks_shape(result.get("weekly")),
         "experiment_info": {
             **info,
             "variants": [v for v in info.get("variants") or [] if isinstance(v, str) and v]

@@ -5,6 +5,7 @@ tests change one part of it to exercise one rule.
 """
 
 import copy
+from datetime import date, timedelta
 
 
 def comparison(variant="B", difference=0.022, ci=(0.009, 0.035), p=0.001, **extra):
@@ -110,20 +111,25 @@ def intrusiveness(a=2.1, b=2.0, n=150, p=0.5, ci=(-0.3, 0.1), **kw):
     )
 
 
-def week(name, diff, complete=True, p=0.04):
+def week(name, diff, complete=True, p=0.04, n=1200):
+    """One entry of ``weekly`` (or of a segment's ``weekly``) for ISO week ``name``."""
+    year, number = name.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
     return {
         "week": name,
-        "start": "2026-11-02",
-        "end": "2026-11-08",
+        "start": monday.isoformat(),
+        "end": (monday + timedelta(days=6)).isoformat(),
         "complete": complete,
-        "metrics": [acceptance(diff=diff, ci=(diff - 0.02, diff + 0.02), p=p, n=1200)],
+        "metrics": [acceptance(diff=diff, ci=(diff - 0.02, diff + 0.02), p=p, n=n)],
     }
 
 
-def segment(name, diff, p=0.04, n=1500):
+def segment(name, diff, p=0.04, n=1500, weeks=()):
+    """One entry of ``segments``; ``weeks`` are ``week()`` entries of the primary metric."""
     return {
         "segment": name,
         "metrics": [acceptance(diff=diff, ci=(diff - 0.02, diff + 0.02), p=p, n=n)],
+        "weekly": list(weeks),
     }
 
 
@@ -149,7 +155,30 @@ def healthy_result(**overrides) -> dict:
             "daily_rate_per_variant": 238.0,
         },
         "metrics": [acceptance(), return_rate(), cart_abandonment(), csat(), intrusiveness()],
-        "segments": [segment("new", 0.015, p=0.2), segment("loyal", 0.03, p=0.01)],
+        "segments": [
+            segment(
+                "new",
+                0.015,
+                p=0.2,
+                weeks=[
+                    week("2026-W45", 0.012, p=0.3, n=400),
+                    week("2026-W46", 0.018, p=0.2, n=400),
+                    week("2026-W47", 0.016, p=0.2, n=400),
+                    week("2026-W48", -0.02, complete=False, p=0.5, n=300),
+                ],
+            ),
+            segment(
+                "loyal",
+                0.03,
+                p=0.01,
+                weeks=[
+                    week("2026-W45", 0.028, p=0.1, n=400),
+                    week("2026-W46", 0.031, p=0.1, n=400),
+                    week("2026-W47", 0.03, p=0.1, n=400),
+                    week("2026-W48", 0.0, complete=False, p=0.9, n=300),
+                ],
+            ),
+        ],
         "weekly": [
             week("2026-W45", 0.018),
             week("2026-W46", 0.024),

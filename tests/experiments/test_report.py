@@ -12,7 +12,7 @@ from experiments import charts
 from experiments.models import AnalysisRun, Status
 from experiments.readiness import readiness_for_run
 from experiments.report import context_for, render_html, render_json, render_text, report_for
-from tests.experiments.readiness_results import healthy_result
+from tests.experiments.readiness_results import healthy_result, not_enough
 from tests.factories import ExperimentFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +150,8 @@ def test_charts_label_control_ci_and_use_the_okabe_ito_palette():
     assert charts.BETTER.lower() in forest.lower()
     assert "A (control)" in cumulative and "planned sample reached" in cumulative
     assert "95 % CI" in cumulative
-    assert "By calendar week" in weekly and "By segment" in weekly and "loyal" in weekly
+    assert "Weekly difference in acceptance rate vs A (control), per segment" in weekly
+    assert "All customers" in weekly and "loyal" in weekly and "95 % CI" in weekly
     assert "partial week (not counted)" in weekly
     assert "A (control)" in survey and "very helpful" in survey and "mean 4.30" in survey
     for svg in (forest, cumulative, weekly, survey):
@@ -170,6 +171,92 @@ def test_forest_plot_marks_a_harm_in_words():
 
     assert "worse than control" in svg
     assert charts.WORSE.lower() in svg.lower()
+
+
+def _texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def _bars_drawn(svg: str) -> int:
+    return len(re.findall(r'<g id="patch_', svg))
+
+
+def test_weekly_segment_chart_has_a_panel_per_segment_with_week_labels_and_partial_weeks():
+    result = healthy_result()
+
+    svg = charts.weekly_segment_chart(result)
+
+    texts = _texts(svg)
+    # Panel titles in reading order: all customers first, then each segment.
+    titles = [t for t in texts if t in ("All customers", "new", "loyal")]
+    assert titles == ["All customers", "new", "loyal"]
+    for label in ("W45", "W46", "W47", "W48", "09 Nov"):
+        assert texts.count(label) == 3, label  # on every panel's axis
+    assert texts.count("partial") == 3
+    # W48 is partial: one hollow hatched bar per panel, plus the legend's swatch.
+    assert len(re.findall(r"fill: url\(#", svg)) == 3 + 1
+    assert "Difference vs A (percentage points)" in texts
+    assert "new, loyal" in re.search(r'aria-label="([^"]*)"', svg).group(1)
+
+
+def test_weekly_segment_chart_draws_no_bar_for_a_week_without_customers_of_a_segment():
+    result = healthy_result()
+    full = charts.weekly_segment_chart(result)
+    loyal = next(s for s in result["segments"] if s["segment"] == "loyal")
+    loyal["weekly"] = [w for w in loyal["weekly"] if w["week"] != "2026-W46"]
+
+    gap = charts.weekly_segment_chart(result)
+
+    assert _bars_drawn(full) - _bars_drawn(gap) == 1
+    assert "n/a" not in _texts(gap)
+    assert _texts(gap).count("W46") == 3  # the week stays on the axis of every panel
+
+
+def test_weekly_segment_chart_says_n_a_where_a_segment_week_is_too_small():
+    result = healthy_result()
+    result["segments"][0]["weekly"][0]["metrics"][0]["comparisons"] = [not_enough("B")]
+
+    svg = charts.weekly_segment_chart(result)
+
+    assert _texts(svg).count("n/a") == 1
+
+
+def test_weekly_segment_chart_of_an_older_result_still_shows_all_customers():
+    result = healthy_result()
+    for s in result["segments"]:
+        del s["weekly"]  # analysed before segments had a week-by-week breakdown
+
+    svg = charts.weekly_segment_chart(result)
+
+    assert "All customers" in _texts(svg) and "loyal" not in _texts(svg)
+
+
+def test_weekly_segment_chart_without_weeks_is_an_empty_state():
+    result = healthy_result(weekly=[])
+    for s in result["segments"]:
+        s["weekly"] = []
+
+    drawn = {c["key"]: c for c in charts.all_charts(result)}
+
+    assert charts.weekly_segment_chart(result) is None
+    assert drawn["weekly_segments"]["svg"] is None
+    assert drawn["weekly_segments"]["title"] == "Weekly lift per segment"
+    assert drawn["weekly_segments"]["empty"].startswith("No weekly results yet")
+
+
+def test_charts_cached_by_the_side_by_side_version_are_not_served(experiment):
+    from django.core.cache import cache
+
+    run = analysed(experiment)
+    stale = [{"key": "weekly_segments", "title": "Lift by week and by segment", "svg": "<svg/>"}]
+    # Version 3 drew weeks and segments side by side; its drawings must be redrawn.
+    cache.set(f"offerlab:readiness-charts:{run.pk}:3", stale)
+
+    drawn = context_for(report_for(experiment))["charts"]
+
+    assert charts.CHARTS_VERSION > 3
+    titles = [c["title"] for c in drawn]
+    assert "Weekly lift per segment" in titles and "Lift by week and by segment" not in titles
 
 
 def test_charts_without_data_return_none_instead_of_failing():
