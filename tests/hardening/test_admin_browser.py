@@ -116,6 +116,8 @@ def test_growth_lead_creates_starts_analyses_and_reads_results(live_server, chro
     page.click("input[name=_save]")
 
     error = page.locator(".errorlist.nonform")
+    # count() does not wait: let the refused form's page arrive first (slow under a loaded CI).
+    error.first.wait_for()
     assert error.count() == 1
     text = error.inner_text()
     assert "differ only in timing" in text
