@@ -1,6 +1,7 @@
 """Offer serving: POST /api/v1/offers on gunicorn + PostgreSQL vs a bare DRF endpoint.
 
     .venv/bin/python bench/offers.py [--duration 10] [--connections 16]
+    .venv/bin/python bench/offers.py --profile 300   # in-process: where one offer's time goes
 
 Needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres, is used to
 drop and create the database `offerlab_bench_offers`). Seeds a catalogue (products, approved
@@ -13,6 +14,11 @@ connections for the same time: offers for distinct customers (so every request t
 path: assignment, exclusions, caps, offer row, survey) with 1–3 skus in the context, a recent
 `occurred_at` and customer attributes. Prints requests/s, p50/p99 latency and the throughput
 ratio, and the SQL queries per offer counted in-process with CaptureQueriesContext.
+
+With --profile N it starts no server: it serves N offers in-process through the whole stack
+(middleware, DRF, the service) on the same seeded database, one at a time, and prints the wall
+time per offer split into database waits (statements and COMMIT, timed around each call) and
+the rest (Python CPU), then cProfile's top functions.
 
 Run by hand, not in CI. The machine is shared (other engineers run tests), and the load
 generator shares its CPUs with the server: compare the ratio, measured in the same run.
@@ -298,6 +304,8 @@ def count_queries(api_key: str, skus: list[str], samples: int = 100) -> dict:
             sql = query["sql"]
             if sql.split(" ", 1)[0] in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK"):
                 kinds["transaction"] += 1
+            elif "recommendations_customercap" in sql:  # also takes the survey lock
+                kinds["offer"] += 1
             elif "feedback_" in sql or "pg_advisory" in sql:
                 kinds["survey"] += 1
             else:
@@ -307,6 +315,72 @@ def count_queries(api_key: str, skus: list[str], samples: int = 100) -> dict:
     return {kind: statistics.mean(ns) for kind, ns in counts.items()} | {
         "sampled": len(counts["offer"])
     }
+
+
+def profile(api_key: str, skus: list[str], samples: int, top: int = 30) -> None:
+    """Serve `samples` offers in-process, one at a time; print where the wall time goes."""
+    import cProfile
+    import pstats
+
+    from django.db import connections
+
+    connection = connections["default"]
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+    rng = random.Random(5)
+    for i in range(20):  # warm the caches and the connection
+        client.post("/api/v1/offers", offer_body(70_000_000 + i, skus, rng), format="json")
+    waits = {"statements": 0.0, "commit": 0.0, "n_statements": 0, "n_commits": 0}
+
+    def timed_execute(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            waits["statements"] += time.perf_counter() - started
+            waits["n_statements"] += 1
+
+    original_commit = type(connection)._commit
+
+    def timed_commit(self):
+        started = time.perf_counter()
+        try:
+            return original_commit(self)
+        finally:
+            waits["commit"] += time.perf_counter() - started
+            waits["n_commits"] += 1
+
+    bodies = [offer_body(80_000_000 + i, skus, rng) for i in range(samples)]
+    statuses: dict[int, int] = {}
+    type(connection)._commit = timed_commit
+    try:
+        with connection.execute_wrapper(timed_execute):
+            cpu0, started = time.process_time(), time.perf_counter()
+            for body in bodies:
+                status = client.post("/api/v1/offers", body, format="json").status_code
+                statuses[status] = statuses.get(status, 0) + 1
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for body in [offer_body(90_000_000 + i, skus, rng) for i in range(samples)]:
+                client.post("/api/v1/offers", body, format="json")
+            profiler.disable()
+    finally:
+        type(connection)._commit = original_commit
+    ms = 1000 / samples
+    db = waits["statements"] / 2 + waits["commit"] / 2  # both loops were timed
+    print(f"\n{samples} offers in-process, one at a time: {statuses}")
+    print(
+        f"wall {wall * ms:.2f} ms per offer; this process's CPU {cpu * ms:.2f} ms; database "
+        f"waits {db * ms:.2f} ms ({waits['n_statements'] / 2 / samples:.2f} statements "
+        f"{waits['statements'] / 2 * ms:.2f} ms, {waits['n_commits'] / 2 / samples:.2f} "
+        f"COMMIT {waits['commit'] / 2 * ms:.2f} ms); the rest {(wall - db) * ms:.2f} ms"
+    )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def _free_port() -> int:
@@ -343,6 +417,9 @@ def main() -> None:
     parser.add_argument(
         "--survey-rate", type=float, default=0.2, help="active survey's sampling rate (-1: none)"
     )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile N offers in-process, no server"
+    )
     args = parser.parse_args()
 
     database_url = _recreate_database()
@@ -361,6 +438,10 @@ def main() -> None:
     django.setup()
     print(f"seeding {args.products} products, relations, {args.history_customers} orders …")
     api_key, skus = _seed(args.products, args.history_customers, args.survey_rate)
+
+    if args.profile:
+        profile(api_key, skus, args.profile)
+        return
 
     from django.db import connections
 

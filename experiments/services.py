@@ -14,7 +14,6 @@ from experiments import assignment as hashing
 from experiments.models import (
     MESSAGE_FIELDS,
     MESSAGE_PLACEHOLDERS,
-    Assignment,
     Experiment,
     Factor,
     Status,
@@ -293,26 +292,85 @@ _INSERT_SQL = (
     "VALUES (%s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (experiment_id, customer_id) DO NOTHING RETURNING variant_id"
 )
-
-# PostgreSQL: the insert and, when it conflicts, the read of the stored row in one round trip.
-# The read sees the statement's snapshot, so a row committed by a concurrent first request
-# after that is not in it: the caller then reads it with a second query.
-_INSERT_OR_READ_SQL = (
-    "WITH inserted AS (" + _INSERT_SQL + ") "
-    "SELECT variant_id, true FROM inserted "
-    "UNION ALL "
-    "SELECT variant_id, false FROM experiments_assignment "
-    "WHERE experiment_id = %s AND customer_id = %s"
+# The stored row, found through the customer index whatever the planner's statistics say
+# (`+ 0`): on a table never analysed it chose the experiment index and read every assignment.
+_READ_SQL = (
+    "SELECT variant_id FROM experiments_assignment "
+    "WHERE customer_id = %s AND experiment_id + 0 = %s"
 )
 
 
-def _existing_variant(config: ExperimentConfig, customer_id: str) -> VariantConfig | None:
-    variant_id = (
-        Assignment.objects.filter(experiment_id=config.id, customer_id=customer_id)
-        .values_list("variant_id", flat=True)
-        .first()
+@dataclass(frozen=True)
+class AssignmentStep:
+    """One customer's assignment in one experiment as SQL, for one round trip on PostgreSQL.
+
+    `insert_sql` (None when the customer would not be assigned) is a data-modifying statement
+    usable as a CTE; `read_sql` a scalar subquery for the row stored before the statement.
+    Both see the statement's snapshot: a row a concurrent first request committed after it
+    started is in neither, and `assignment_resolve` then reads it with a second query.
+    """
+
+    config: ExperimentConfig
+    customer_id: str
+    variant: VariantConfig | None
+    reason: str | None
+    insert_sql: str | None
+    insert_params: tuple
+    read_sql: str
+    read_params: tuple
+
+
+def assignment_step(
+    *, config: ExperimentConfig, customer_id: str, attributes: Mapping | None = None, at=None
+) -> AssignmentStep:
+    """What `assignment_get_or_create` would run for a running experiment, not yet run."""
+    attributes = attributes or {}
+    variant, reason = choose_for(config, customer_id, attributes)
+    insert_params: tuple = ()
+    if variant is not None:
+        insert_params = (
+            config.id,
+            variant.id,
+            customer_id,
+            _segment(config, attributes),
+            json.dumps(attributes, separators=(",", ":"), sort_keys=True),
+            # As the ORM stores it (naive UTC text on SQLite), so range filters compare.
+            connection.ops.adapt_datetimefield_value(at or timezone.now()),
+        )
+    return AssignmentStep(
+        config=config,
+        customer_id=customer_id,
+        variant=variant,
+        reason=reason,
+        insert_sql=_INSERT_SQL if variant is not None else None,
+        insert_params=insert_params,
+        read_sql=_READ_SQL,
+        read_params=(customer_id, config.id),
     )
-    return config.variant(variant_id) if variant_id is not None else None
+
+
+def assignment_resolve(
+    step: AssignmentStep, *, inserted: int | None, stored: int | None
+) -> AssignmentResult:
+    """The result of a step from what its statement returned (`inserted`, `stored` variant ids)."""
+    if inserted is not None:
+        return AssignmentResult(variant=step.variant, in_experiment=True, new=True)
+    if stored is not None:
+        variant = step.config.variant(stored)
+        if variant is not None:
+            return AssignmentResult(variant=variant, in_experiment=True)
+    if step.variant is not None:  # lost a race: the other request's row is committed now
+        existing = _existing_variant(step.config, step.customer_id)
+        if existing is not None:
+            return AssignmentResult(variant=existing, in_experiment=True)
+    return AssignmentResult(variant=None, in_experiment=False, reason=step.reason)
+
+
+def _existing_variant(config: ExperimentConfig, customer_id: str) -> VariantConfig | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_SQL, [customer_id, config.id])
+        row = cursor.fetchone()
+    return config.variant(row[0]) if row is not None else None
 
 
 def choose_for(config: ExperimentConfig, customer_id: str, attributes: Mapping) -> tuple:
@@ -338,37 +396,34 @@ def assignment_get_or_create(
     """The customer's variant: stored on first answer, never changed after (sticky).
 
     Concurrency-safe: the insert is `ON CONFLICT DO NOTHING`, so simultaneous first requests
-    produce one row, and every caller returns the variant of that row.
+    produce one row, and every caller returns the variant of that row. One statement on
+    PostgreSQL (the insert and the read of a stored row together); SQLite needs a second read
+    for a returning customer.
     """
-    attributes = attributes or {}
     if not config.is_running:
         return AssignmentResult(
             variant=None, in_experiment=False, reason=f"experiment_{config.status}"
         )
-    variant, reason = choose_for(config, customer_id, attributes)
-    if variant is not None:
-        params = [
-            config.id,
-            variant.id,
-            customer_id,
-            _segment(config, attributes),
-            json.dumps(attributes, separators=(",", ":"), sort_keys=True),
-            # As the ORM stores it (naive UTC text on SQLite), so range filters compare.
-            connection.ops.adapt_datetimefield_value(at or timezone.now()),
-        ]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(_INSERT_OR_READ_SQL, [*params, config.id, customer_id])
-            else:
-                cursor.execute(_INSERT_SQL, params)
+    step = assignment_step(config=config, customer_id=customer_id, attributes=attributes, at=at)
+    inserted = stored = None
+    with connection.cursor() as cursor:
+        if step.insert_sql is None:
+            cursor.execute(step.read_sql, step.read_params)
             row = cursor.fetchone()
-        if row is not None:
-            if len(row) == 1 or row[1]:
-                return AssignmentResult(variant=variant, in_experiment=True, new=True)
-            stored = config.variant(row[0])
-            if stored is not None:
-                return AssignmentResult(variant=stored, in_experiment=True)
-    existing = _existing_variant(config, customer_id)
-    if existing is not None:
-        return AssignmentResult(variant=existing, in_experiment=True)
-    return AssignmentResult(variant=None, in_experiment=False, reason=reason)
+            stored = row[0] if row else None
+        elif connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH inserted AS ({step.insert_sql}) "
+                f"SELECT (SELECT variant_id FROM inserted), ({step.read_sql})",
+                [*step.insert_params, *step.read_params],
+            )
+            inserted, stored = cursor.fetchone()
+        else:
+            cursor.execute(step.insert_sql, step.insert_params)
+            row = cursor.fetchone()
+            inserted = row[0] if row else None
+            if inserted is None:
+                cursor.execute(step.read_sql, step.read_params)
+                row = cursor.fetchone()
+                stored = row[0] if row else None
+    return assignment_resolve(step, inserted=inserted, stored=stored)

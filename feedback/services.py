@@ -31,6 +31,16 @@ def survey_sampled(*, survey: ServingSurvey | Survey, offer: Offer) -> bool:
     return bucket(f"survey:{survey.key}:", offer.offer_id.hex) < survey.sampling_rate
 
 
+def survey_lock_key(customer_id: str) -> int:
+    """The PostgreSQL advisory lock that serialises survey decisions for one customer.
+
+    One bigint: a feedback namespace in the high bits, the customer's hash below. The offers
+    service takes it in its cap-ledger statement and then calls `survey_for_offer` with
+    `customer_locked=True`.
+    """
+    return (0x0FEED << 32) | fnv1a32(customer_id)
+
+
 def _lock_customer(customer_id: str) -> None:
     """Serialise survey decisions for one customer until the surrounding transaction ends.
 
@@ -39,9 +49,9 @@ def _lock_customer(customer_id: str) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # One bigint key: a feedback namespace in the high bits, the customer's hash below.
-            key = (0x0FEED << 32) | fnv1a32(customer_id)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [key])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s::bigint)", [survey_lock_key(customer_id)]
+            )
 
 
 def survey_url(token: str) -> str:
@@ -53,7 +63,42 @@ def _survey_payload(display_id: int, offer: Offer) -> dict:
     return {"token": token, "url": survey_url(token)}
 
 
-def survey_for_offer(*, offer: Offer) -> dict | None:
+_DISPLAY_INSERT_SQL = (
+    "INSERT INTO feedback_display "
+    "(survey_id, offer_id, customer_id, experiment_id, variant_id, created_at, shown_at) "
+    "SELECT %s, %s, %s, %s, %s, %s, NULL"
+)
+# The cooldown check and the insert in one statement ("nothing offered to them since T?").
+_COOLDOWN_SQL = (
+    " WHERE NOT EXISTS (SELECT 1 FROM feedback_display WHERE customer_id = %s AND created_at >= %s)"
+)
+
+
+def _display_create_unless_cooling(survey: ServingSurvey, offer: Offer) -> int | None:
+    """Insert the display for a brand-new offer unless the customer is in the cooldown; its id."""
+    now = timezone.now()
+    params = [
+        survey.id,
+        offer.pk,
+        offer.customer_id,
+        offer.experiment_id,
+        offer.variant_id,
+        connection.ops.adapt_datetimefield_value(now),
+    ]
+    sql = _DISPLAY_INSERT_SQL
+    if survey.cooldown_days > 0:
+        since = now - timedelta(days=survey.cooldown_days)
+        sql += _COOLDOWN_SQL
+        params += [offer.customer_id, connection.ops.adapt_datetimefield_value(since)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " RETURNING id", params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def survey_for_offer(
+    *, offer: Offer, new_offer: bool = False, customer_locked: bool = False
+) -> dict | None:
     """Attach at most one survey to a just-served offer; return `{"token", "url"}` or None.
 
     Called by the offers service inside the offer's transaction, right after the Offer row is
@@ -67,13 +112,22 @@ def survey_for_offer(*, offer: Offer) -> dict | None:
     storefront when to show it (with the offer, or once the customer accepted it). Calling this
     again for an offer that has a display returns that display's token.
 
+    `new_offer`: the offer was created in this transaction, so it has no display yet.
+    `customer_locked`: the caller already holds `survey_lock_key(offer.customer_id)` (PostgreSQL)
+    in this transaction.
+
     Cost: no query when no survey samples the offer (the active surveys are cached for
-    OFFERLAB_CONFIG_CACHE_SECONDS); otherwise a per-customer lock, one read and one insert.
+    OFFERLAB_CONFIG_CACHE_SECONDS); otherwise a per-customer lock, one read and one insert — or,
+    for a new offer whose caller holds the lock, one statement (the insert, unless cooling down).
     """
     survey = next((s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)), None)
     if survey is None:
         return None
-    _lock_customer(offer.customer_id)
+    if not customer_locked:
+        _lock_customer(offer.customer_id)
+    if new_offer:
+        display_id = _display_create_unless_cooling(survey, offer)
+        return _survey_payload(display_id, offer) if display_id is not None else None
     seen = Q(offer=offer)
     if survey.cooldown_days > 0:
         since = timezone.now() - timedelta(days=survey.cooldown_days)

@@ -31,8 +31,14 @@ from experiments.moments import (
     window_hours,
 )
 from experiments.selectors import ExperimentConfig, VariantConfig, running_experiments_for_trigger
-from experiments.services import assignment_get_or_create
-from feedback.services import survey_for_offer
+from experiments.services import (
+    AssignmentResult,
+    AssignmentStep,
+    assignment_get_or_create,
+    assignment_resolve,
+    assignment_step,
+)
+from feedback.services import survey_for_offer, survey_lock_key
 from recommendations.models import Offer
 from recommendations.selectors import (
     STRATEGY_ORDER,
@@ -91,16 +97,21 @@ def render_message(template: Mapping[str, str], names: Sequence[str]) -> dict[st
     return rendered
 
 
-# One round trip on the hot path: lock-and-append the cap ledger, and read the customer's past
-# purchases (for the exclusions) in the same statement. JSON aggregation works on both backends.
-_CAP_SQL = (
+# The cap ledger: lock-and-append the customer's row, and read their past purchases (for the
+# exclusions) in the same statement. The purchases are filtered by type in the aggregate, not
+# the WHERE clause, so the planner reads the customer's lines through the customer index
+# whatever its statistics say: with none it ANDed in the type index and read every order line.
+_CAP_UPSERT_SQL = (
     "INSERT INTO recommendations_customercap (customer_id, served, updated_at) "
     "VALUES (%s, %s, %s) "
     "ON CONFLICT (customer_id) DO UPDATE SET "
     "served = recommendations_customercap.served || excluded.served, "
     "updated_at = excluded.updated_at "
-    "RETURNING served, (SELECT {agg}(DISTINCT sku) FROM experiments_eventitem "
-    "WHERE customer_id = %s AND type = %s)"
+    "RETURNING served"
+)
+_BOUGHT_SQL = (
+    "SELECT {agg}(DISTINCT sku) FILTER (WHERE type = %s) FROM experiments_eventitem "
+    "WHERE customer_id = %s"
 )
 
 
@@ -108,6 +119,17 @@ _CAP_SQL = (
 class CapCheck:
     allowed: bool
     bought: frozenset[str]  # every sku in the customer's orders (order_placed events)
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """The customer's cap ledger right after this request appended its entry (row locked)."""
+
+    customer_id: str
+    stamp: int
+    channel: str  # the channel of the appended entry
+    earlier: list[tuple[int, str]]  # every entry committed before it
+    bought: frozenset[str]
 
 
 def _parse_served(served: str) -> list[tuple[int, str]]:
@@ -119,6 +141,90 @@ def _parse_served(served: str) -> list[tuple[int, str]]:
     return entries
 
 
+def _ledger_append(
+    *, customer_id: str, channel: str, now: datetime, step: AssignmentStep | None = None
+) -> tuple[_Ledger, AssignmentResult | None]:
+    """Append an entry for `channel` to the customer's ledger, locking its row until commit.
+
+    One statement, which also returns the customer's past purchases. On PostgreSQL it also
+    takes the customer's survey lock (so attaching a survey needs no statement of its own) and,
+    given an assignment `step`, stores or reads the assignment in the same round trip.
+    """
+    stamp = int(now.timestamp())
+    postgres = connection.vendor == "postgresql"
+    agg = "json_agg" if postgres else "json_group_array"
+    cap_params = [
+        customer_id,
+        f"{stamp}:{channel};",
+        connection.ops.adapt_datetimefield_value(now),
+    ]
+    bought_sql = _BOUGHT_SQL.format(agg=agg)
+    bought_params = [EventType.ORDER_PLACED.value, customer_id]
+    if postgres:
+        ctes, params = [f"cap AS ({_CAP_UPSERT_SQL})"], [*cap_params]
+        inserted_sql, read_sql = "NULL", "NULL"
+        if step is not None and step.insert_sql is not None:
+            ctes.append(f"assigned AS ({step.insert_sql})")
+            params += step.insert_params
+            inserted_sql = "(SELECT variant_id FROM assigned)"
+        if step is not None:
+            read_sql = f"({step.read_sql})"
+        sql = (
+            f"WITH {', '.join(ctes)} SELECT (SELECT served FROM cap), ({bought_sql}), "
+            f"{inserted_sql}, {read_sql}, pg_advisory_xact_lock(%s::bigint)"
+        )
+        params += [
+            *bought_params,
+            *(step.read_params if step is not None else ()),
+            survey_lock_key(customer_id),
+        ]
+    else:
+        sql, params = f"{_CAP_UPSERT_SQL}, ({bought_sql})", [*cap_params, *bought_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    served_text, bought = row[0], row[1]
+    if isinstance(bought, str):
+        bought = json.loads(bought)
+    result = None
+    if step is not None:
+        result = assignment_resolve(step, inserted=row[2], stored=row[3])
+    ledger = _Ledger(
+        customer_id=customer_id,
+        stamp=stamp,
+        channel=channel,
+        earlier=_parse_served(served_text)[:-1],  # the last entry is the one just appended
+        bought=frozenset(bought or ()),
+    )
+    return ledger, result
+
+
+def _caps_decide(ledger: _Ledger, channel: str) -> CapCheck:
+    """Whether the caps allow an offer on `channel`, given the entries committed before.
+
+    When they do and the appended entry named another channel (the assignment was read in the
+    same statement that appended it) the entry is corrected; old entries are forgotten now and
+    then. Either way one UPDATE, on a row this transaction already holds.
+    """
+    window_start = ledger.stamp - settings.OFFERLAB_FREQUENCY_CAP_WINDOW_DAYS * 86400
+    day_start = ledger.stamp - 86400
+    recent = [(at, ch) for at, ch in ledger.earlier if at > window_start]
+    if len(recent) >= settings.OFFERLAB_FREQUENCY_CAP_PER_WEEK:
+        return CapCheck(allowed=False, bought=ledger.bought)
+    same_channel_today = sum(1 for at, ch in recent if ch == channel and at > day_start)
+    if same_channel_today >= settings.OFFERLAB_FREQUENCY_CAP_PER_CHANNEL_PER_DAY:
+        return CapCheck(allowed=False, bought=ledger.bought)
+    prune = len(ledger.earlier) - len(recent) >= 8  # forget entries older than the window
+    if prune or channel != ledger.channel:
+        kept = [*(recent if prune else ledger.earlier), (ledger.stamp, channel)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s",
+                ["".join(f"{at}:{ch};" for at, ch in kept), ledger.customer_id],
+            )
+    return CapCheck(allowed=True, bought=ledger.bought)
+
+
 def caps_record(*, customer_id: str, channel: str, now: datetime) -> CapCheck:
     """Record an offer on `channel` unless a cap forbids it; also returns what they bought.
 
@@ -128,41 +234,8 @@ def caps_record(*, customer_id: str, channel: str, now: datetime) -> CapCheck:
     concurrent requests for one customer are decided one after another. The caller rolls back
     when `allowed` is False (or no offer follows), which removes the entry again.
     """
-    stamp = int(now.timestamp())
-    agg = "json_agg" if connection.vendor == "postgresql" else "json_group_array"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CAP_SQL.format(agg=agg),
-            [
-                customer_id,
-                f"{stamp}:{channel};",
-                connection.ops.adapt_datetimefield_value(now),
-                customer_id,
-                EventType.ORDER_PLACED.value,
-            ],
-        )
-        served_text, bought = cursor.fetchone()
-    if isinstance(bought, str):
-        bought = json.loads(bought)
-    bought = frozenset(bought or ())
-    served = _parse_served(served_text)
-    earlier = served[:-1]  # the last entry is the one just appended
-    window_start = stamp - settings.OFFERLAB_FREQUENCY_CAP_WINDOW_DAYS * 86400
-    day_start = stamp - 86400
-    recent = [(at, ch) for at, ch in earlier if at > window_start]
-    if len(recent) >= settings.OFFERLAB_FREQUENCY_CAP_PER_WEEK:
-        return CapCheck(allowed=False, bought=bought)
-    same_channel_today = sum(1 for at, ch in recent if ch == channel and at > day_start)
-    if same_channel_today >= settings.OFFERLAB_FREQUENCY_CAP_PER_CHANNEL_PER_DAY:
-        return CapCheck(allowed=False, bought=bought)
-    if len(earlier) - len(recent) >= 8:  # forget entries older than the window, now and then
-        kept = "".join(f"{at}:{ch};" for at, ch in [*recent, served[-1]])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s",
-                [kept, customer_id],
-            )
-    return CapCheck(allowed=True, bought=bought)
+    ledger, _ = _ledger_append(customer_id=customer_id, channel=channel, now=now)
+    return _caps_decide(ledger, channel)
 
 
 def _check_window(trigger: str, occurred_at: datetime, now: datetime, hours) -> None:
@@ -191,10 +264,10 @@ def _moment_proven(*, trigger, customer_id, context, sources, snapshot, occurred
 
 
 def _assign(
-    trigger: str, customer_id: str, attributes: Mapping, now: datetime
+    configs: Sequence[ExperimentConfig], customer_id: str, attributes: Mapping, now: datetime
 ) -> tuple[ExperimentConfig | None, VariantConfig | None]:
-    """The first running experiment on the trigger that the customer is (or gets) assigned into."""
-    for config in running_experiments_for_trigger(trigger):
+    """The first of `configs` that the customer is (or gets) assigned into."""
+    for config in configs:
         result = assignment_get_or_create(
             config=config, customer_id=customer_id, attributes=attributes, at=now
         )
@@ -272,13 +345,35 @@ def _serve(
     snapshot,
     warnings,
 ) -> OfferResult:
-    config, variant = _assign(trigger, customer_id, attributes, now)
+    configs = running_experiments_for_trigger(trigger)
+    ledger = None
+    if configs and connection.vendor == "postgresql":
+        # One round trip for the first experiment's assignment and the cap ledger: the entry
+        # names the channel the customer is about to get, corrected if the stored variant's
+        # channel (or a later experiment's) turns out to differ.
+        step = assignment_step(
+            config=configs[0], customer_id=customer_id, attributes=attributes, at=now
+        )
+        ledger, first = _ledger_append(
+            customer_id=customer_id,
+            channel=step.variant.channel if step.variant else Channel.WEB,
+            now=now,
+            step=step,
+        )
+        if first.in_experiment and first.variant is not None:
+            config, variant = configs[0], first.variant
+        else:
+            config, variant = _assign(configs[1:], customer_id, attributes, now)
+    else:
+        config, variant = _assign(configs, customer_id, attributes, now)
     if config is None and not settings.OFFERLAB_DEFAULT_OFFERS:
         raise _NoOffer(Reason.NOT_ELIGIBLE)
     timing = variant.timing if variant else {}
     _check_window(trigger, occurred_at, now, timing.get("window_hours"))
     channel = variant.channel if variant else Channel.WEB
-    caps = caps_record(customer_id=customer_id, channel=channel, now=now)
+    if ledger is None:
+        ledger, _ = _ledger_append(customer_id=customer_id, channel=channel, now=now)
+    caps = _caps_decide(ledger, channel)
     if not caps.allowed:
         raise _NoOffer(Reason.FREQUENCY_CAPPED)
     strategy = config.strategy if config else DEFAULT_STRATEGY[trigger]
@@ -306,7 +401,8 @@ def _serve(
         products=[p.as_dict() for p in products],
         api_key_id=api_key_id,
     )
-    survey = survey_for_offer(offer=offer)
+    # The offer is new and the cap statement took the customer's survey lock on PostgreSQL.
+    survey = survey_for_offer(offer=offer, new_offer=True, customer_locked=True)
     return OfferResult(
         offer=offer,
         experiment=config.key if config else None,
