@@ -80,3 +80,24 @@ class ResilientRedisCache(RedisCache):
 
     def clear(self):
         return self._soft("clear", False, super().clear)
+
+    def count_hits(self, keys, ttl, read):
+        """config.throttling.count_hits in one round trip: per counter SET NX EX + INCR, then
+        GET each of ``read``; ([None…], {}) while Redis is down (the throttles fail open)."""
+        client = self._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            key = self.make_and_validate_key(key)
+            pipe.set(key, 0, ex=ttl, nx=True)
+            pipe.incr(key)
+        for key in read:
+            pipe.get(self.make_and_validate_key(key))
+        try:
+            replies = pipe.execute()
+        except UNAVAILABLE as exc:
+            _warn("count_hits", exc)
+            return [None] * len(keys), {}
+        counts = replies[1 : 2 * len(keys) : 2]
+        values = replies[2 * len(keys) :]
+        loads = self._cache._serializer.loads
+        return counts, {k: loads(v) for k, v in zip(read, values, strict=True) if v is not None}

@@ -11,12 +11,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from config import fields
 from config.exceptions import ApplicationError
 from config.parsers import SafeJSONParser
+from config.throttling import WindowRateThrottle
 from feedback import services
 from feedback.models import (
     MAX_CHOICE_LENGTH,
@@ -44,7 +44,7 @@ def display_for_token_or_403(token):
         raise ApplicationError(INVALID_TOKEN_MESSAGE, status_code=403) from None
 
 
-class SurveyIpThrottle(SimpleRateThrottle):
+class SurveyIpThrottle(WindowRateThrottle):
     """Per client IP (honours REST_FRAMEWORK["NUM_PROXIES"] behind a proxy)."""
 
     scope = "survey_ip"
@@ -53,7 +53,7 @@ class SurveyIpThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class SurveyTokenThrottle(SimpleRateThrottle):
+class SurveyTokenThrottle(WindowRateThrottle):
     """Per survey token, whichever IPs it comes from."""
 
     scope = "survey_token"

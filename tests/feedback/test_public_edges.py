@@ -1,5 +1,7 @@
 """Public feedback endpoints at the edges: CORS, throttling, and the hosted page."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
@@ -58,7 +60,12 @@ def test_staff_survey_list_is_not_cors_enabled(staff, cors):
 
 
 def rates(monkeypatch, **scopes):
-    """DRF reads the rates once at import; patch them where the throttles look."""
+    """DRF reads the rates once at import; patch them where the throttles look.
+
+    The clock is held 30 s into a minute: the fixed windows cannot roll over mid-test.
+    """
+    frozen = time.time() // 60 * 60 + 30
+    monkeypatch.setattr(SimpleRateThrottle, "timer", lambda self: frozen)
     monkeypatch.setattr(
         SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **scopes}
     )

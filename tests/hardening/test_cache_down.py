@@ -1,9 +1,12 @@
 """With Redis (the cache) unreachable, the storefront is served without it, not a 500."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.test import override_settings
 
 from config.cache import ResilientRedisCache
+from config.throttling import count_hits
 from experiments.models import Assignment
 from tests.factories import running_experiment
 
@@ -51,3 +54,27 @@ def test_the_cache_works_normally_when_redis_is_up(private_redis):
 
     assert cache.get("k") == {"v": 1}
     assert cache.incr("n") == 2
+
+
+def test_window_counters_fail_open_when_redis_is_unreachable():
+    cache = ResilientRedisCache(DEAD_REDIS["default"]["LOCATION"], {})
+
+    assert cache.count_hits(["a", "b"], 60, ["c"]) == ([None, None], {})
+
+
+@pytest.mark.services
+def test_window_counters_on_redis_count_every_hit_and_expire(private_redis):
+    cache = ResilientRedisCache(private_redis.url.replace("/0", "/1"), {})
+    cache.add("failures", 0, 60)
+    cache.incr("failures")  # as AuthFailureThrottle.record counts, read back in the same trip
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda _: count_hits(cache, ["a", "b"], 60, ["failures"]), range(200))
+        )
+
+    assert sorted(counts[0] for counts, _ in results) == list(range(1, 201))
+    assert all(found == {"failures": 1} for _, found in results)
+    assert cache.get("b") == 200  # a plain integer Django's cache reads back
+    client = cache._cache.get_client(write=True)
+    assert 0 < client.ttl(cache.make_and_validate_key("a")) <= 60

@@ -5,14 +5,19 @@ import os
 import re
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_api_key.models import APIKey
 
+from config.throttling import count_hits
 from experiments.models import Status
 from recommendations.models import Product, ProductRelation, RelationStatus
 from tests.factories import ExperimentFactory, VariantFactory
@@ -69,10 +74,17 @@ def test_production_responses_carry_the_security_headers():
 
 # --- Throttling ------------------------------------------------------------------------------
 
+MID_WINDOW = time.time() // 3600 * 3600 + 30
+
 
 @pytest.fixture
 def tiny_rates(monkeypatch):
-    """DRF reads the rates once at import: patch them where the throttles look."""
+    """DRF reads the rates once at import: patch them where the throttles look.
+
+    The throttles count in fixed windows: the clock is held 30 s into a minute (and an hour), so
+    a test never straddles a window boundary.
+    """
+    monkeypatch.setattr(SimpleRateThrottle, "timer", lambda self: MID_WINDOW)
 
     def apply(**scopes):
         monkeypatch.setattr(
@@ -107,6 +119,48 @@ def test_a_storefront_key_is_throttled_across_addresses(tiny_rates):
     assert int(throttled["Retry-After"]) > 0
     # Another storefront is not affected by shop-a's burst.
     assert _recommendations(_key_client("shop-b"), "10.0.0.1").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_throttle_keeps_one_counter_per_client_and_window_not_a_list_of_requests(tiny_rates):
+    # DRF's SimpleRateThrottle stores every request's timestamp and re-pickles the list on each
+    # call; a busy key's throttle then costs more with every request. Ours is one integer.
+    tiny_rates(storefront="1000/min", storefront_ip="1000/min")
+    shop = _key_client("shop-counter")
+    for _ in range(25):
+        _recommendations(shop, "10.0.0.20")
+
+    window = int(MID_WINDOW // 60)
+    ip_count = cache.get(f"throttle_storefront_ip_10.0.0.20:{window}")
+    assert ip_count == 25 and type(ip_count) is int
+    key_counters = [k for k in cache._cache if ":throttle_storefront_" in k and "_ip_" not in k]
+    assert len(key_counters) == 1
+
+
+@pytest.mark.django_db
+def test_a_throttled_client_is_told_to_retry_when_its_window_ends(tiny_rates):
+    tiny_rates(storefront="2/min", storefront_ip="1000/min")
+    shop = _key_client("shop-retry")
+    statuses = [_recommendations(shop, "10.0.0.21").status_code for _ in range(3)]
+
+    assert statuses == [404, 404, 429]
+    # 30 s into the minute: the window closes in 30 s.
+    assert int(_recommendations(shop, "10.0.0.21")["Retry-After"]) == 30
+
+
+def test_window_counters_count_every_hit_under_concurrency():
+    cache = LocMemCache("counters", {})
+
+    def hit(_):
+        return count_hits(cache, ["a", "b"], 60, ["c"])[0]
+
+    cache.set("c", 7)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(hit, range(200)))
+
+    assert sorted(r[0] for r in results) == list(range(1, 201))  # no count lost or repeated
+    assert cache.get("b") == 200
+    assert count_hits(cache, [], 60, ["c"]) == ([], {"c": 7})
 
 
 @pytest.mark.django_db
