@@ -78,3 +78,10 @@ def test_window_counters_on_redis_count_every_hit_and_expire(private_redis):
     assert cache.get("b") == 200  # a plain integer Django's cache reads back
     client = cache._cache.get_client(write=True)
     assert 0 < client.ttl(cache.make_and_validate_key("a")) <= 60
+
+
+def test_one_redis_client_serves_every_cache_call_of_the_process():
+    # Django builds a redis.Redis (and its ~200 response callbacks) per call; ours reuses one.
+    cache = ResilientRedisCache(DEAD_REDIS["default"]["LOCATION"], {})
+
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)
