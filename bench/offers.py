@@ -31,8 +31,6 @@ import json
 import multiprocessing
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,14 +39,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _support as support
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "offerlab_bench_offers"
-CATEGORIES = ["tents", "sleeping", "cooking", "lighting", "clothing", "accessories"]
+CATEGORIES = support.CATEGORIES
 
 
 def customer_id(i: int) -> str:
@@ -57,25 +54,12 @@ def customer_id(i: int) -> str:
 
 
 def _env(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-offers-not-a-secret-" + "x" * 30,
-        "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        "OFFERLAB_MANIFEST_STATIC": "0",
-        "CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-        "OFFERLAB_STOREFRONT_RATE": "10000000/min",
-    }
-
-
-def _recreate_database() -> str:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
+    # Eager Celery (no broker): serving an offer queues no job. "testserver": in-process clients.
+    return support.server_env(
+        database=database_url,
+        broker="",
+        extra={"ALLOWED_HOSTS": "127.0.0.1,localhost,testserver"},
+    )
 
 
 def _seed(n_products: int, history_customers: int, survey_rate: float) -> tuple[str, list[str]]:
@@ -209,8 +193,13 @@ def offer_body(i: int, skus: list[str], rng: random.Random) -> dict:
 
 
 def _client_process(args) -> dict:
-    """One load-generator process: `threads` keep-alive connections until the deadline."""
-    port, path, api_key, skus, first_id, threads, deadline, seed = args
+    """One load-generator process: `threads` keep-alive connections until the deadline.
+
+    With `interval` (seconds) each connection sends on a fixed schedule from a random phase and
+    each latency counts from the scheduled send (open loop, no coordinated omission); without,
+    the next request leaves when the answer is in (closed loop, the server at saturation).
+    """
+    port, path, api_key, skus, first_id, threads, deadline, seed, interval = args
     rng_lock = threading.Lock()
     counter = iter(range(first_id, first_id + 10_000_000))
     latencies: list[float] = []
@@ -223,11 +212,16 @@ def _client_process(args) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {api_key}"}
         local, local_status, local_reasons = [], {}, {}
+        next_send = time.perf_counter() + (interval or 0) * rng.random()
         while time.monotonic() < deadline:
             with rng_lock:
                 i = next(counter)
             body = json.dumps(offer_body(i, skus, rng)).encode()
-            started = time.perf_counter()
+            if interval is None:
+                started = time.perf_counter()
+            else:
+                time.sleep(max(0.0, next_send - time.perf_counter()))
+                started, next_send = next_send, next_send + interval
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             payload = response.read()
@@ -252,11 +246,16 @@ def _client_process(args) -> dict:
     return {"latencies": latencies, "statuses": statuses, "reasons": reasons}
 
 
-def drive(port, path, api_key, skus, *, connections, processes, seconds, first_id) -> dict:
+def drive(
+    port, path, api_key, skus, *, connections, processes, seconds, first_id, rate=None
+) -> dict:
+    """`connections` keep-alive connections for `seconds`; with `rate` (requests/s over all
+    connections) each is paced at rate/connections."""
     threads = connections // processes
     deadline = time.monotonic() + seconds
+    interval = connections / rate if rate else None
     jobs = [
-        (port, path, api_key, skus, first_id + p * 10_000_000, threads, deadline, p + 1)
+        (port, path, api_key, skus, first_id + p * 10_000_000, threads, deadline, p + 1, interval)
         for p in range(processes)
     ]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
@@ -383,28 +382,6 @@ def profile(api_key: str, skus: list[str], samples: int, top: int = 30) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited early; see its log")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("gunicorn did not become ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
@@ -420,9 +397,15 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="profile N offers in-process, no server"
     )
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=0.5,
+        help="then pace both endpoints at this fraction of the saturated offer rate (0: off)",
+    )
     args = parser.parse_args()
 
-    database_url = _recreate_database()
+    database_url = support.recreate_database(DB_NAME)
     env = _env(database_url)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -447,37 +430,13 @@ def main() -> None:
 
     connections.close_all()  # no connection may cross the fork into the load generator
 
-    port = _free_port()
-    log = open(Path("/tmp") / f"offerlab-bench-offers-{port}.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "config.wsgi:application",
-            "--pythonpath",
-            str(BENCH),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--keep-alive",
-            "30",
-            "--graceful-timeout",
-            "5",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "offers_settings"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    server, port = support.start_gunicorn(
+        {**env, "DJANGO_SETTINGS_MODULE": "offers_settings", "PYTHONPATH": str(BENCH)},
+        support.logdir("offers"),
+        workers=args.workers,
+        threads=args.threads,
     )
     try:
-        _wait_ready(port, server)
         common = {"connections": args.connections, "processes": args.client_processes}
         drive(port, "/bench/bare", api_key, skus, seconds=2, first_id=0, **common)  # warm-up
         drive(port, "/api/v1/offers", api_key, skus, seconds=2, first_id=100_000, **common)
@@ -493,14 +452,24 @@ def main() -> None:
             first_id=200_000_000,
             **common,
         )
+        # Then both paced at a share of the offers' saturated rate: the p99 a storefront sees
+        # at a load the server carries (the saturated p99 is the queue of 16 connections).
+        rate = args.paced * offers["rps"]
+        paced = {}
+        for name, path, first in (("bare", "/bench/bare", 0), ("offers", "/api/v1/offers", 3)):
+            if rate:
+                paced[name] = drive(
+                    port,
+                    path,
+                    api_key,
+                    skus,
+                    seconds=args.duration,
+                    first_id=first * 100_000_000 + 50_000_000,
+                    rate=rate,
+                    **common,
+                )
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the process group we started, nothing else
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
+        server.stop()
 
     queries = count_queries(api_key, skus)
     print(
@@ -515,8 +484,23 @@ def main() -> None:
         )
     print(
         f"throughput ratio offers / bare: {offers['rps'] / bare['rps']:.2f}× "
-        f"(target ≥ 0.30×); offers p99 {offers['p99_ms']:.1f} ms (target < 40 ms)"
+        f"(target ≥ 0.30×); offers p99, saturated: {offers['p99_ms']:.1f} ms (target < 40 ms)"
     )
+    if paced:
+        print(
+            f"\npaced: {rate:.0f} req/s offered over the same {args.connections} connections "
+            f"({args.paced:.0%} of the saturated offer rate), latency from each request's "
+            "scheduled time:"
+        )
+        for name, r in (
+            ("bare DRF endpoint", paced["bare"]),
+            ("POST /api/v1/offers", paced["offers"]),
+        ):
+            print(
+                f"{name:<22}{r['rps']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}  "
+                f"{r['statuses']} {r['reasons'] or ''}"
+            )
+        print(f"offers p99, paced: {paced['offers']['p99_ms']:.1f} ms (target < 40 ms)")
     print(
         f"SQL statements per served offer: {queries['offer']:.2f} for the offer itself "
         f"(target ≤ 4), {queries['survey']:.2f} by the survey attachment (sampled at "

@@ -101,28 +101,50 @@ def _load() -> CatalogSnapshot:
 
 
 class _CatalogCache:
+    """The snapshot, reloaded when the generation moves, when cleared, and when it ages out.
+
+    A change (generation moved, or cleared in this process) is waited for: every reader blocks
+    until the new snapshot is loaded. Ageing out is not a change, so the reload is taken by the
+    first reader to see it while the others keep serving the snapshot they have (loading the
+    catalogue takes a moment; all of a worker's threads waiting on it would be a latency spike
+    every OFFERLAB_CONFIG_CACHE_SECONDS).
+    """
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded_at = 0.0
         self._generation: int | None = None
         self._snapshot = CatalogSnapshot(categories={}, related={})
 
-    def _fresh(self) -> bool:
+    def _state(self) -> str:
+        if not self._loaded_at or cache.get(_GENERATION_KEY, 0) != self._generation:
+            return "changed"
         if time.monotonic() - self._loaded_at > settings.OFFERLAB_CONFIG_CACHE_SECONDS:
-            return False
-        return cache.get(_GENERATION_KEY, 0) == self._generation
+            return "aged"
+        return "fresh"
+
+    def _reload(self) -> CatalogSnapshot:
+        generation = cache.get(_GENERATION_KEY, 0)
+        self._snapshot = _load()
+        self._generation = generation
+        self._loaded_at = time.monotonic()
+        return self._snapshot
 
     def get(self) -> CatalogSnapshot:
-        if self._fresh():
+        state = self._state()
+        if state == "fresh":
             return self._snapshot
+        if state == "aged":
+            if not self._lock.acquire(blocking=False):
+                return self._snapshot  # another thread is reloading it
+            try:
+                return self._reload() if self._state() == "aged" else self._snapshot
+            finally:
+                self._lock.release()
         with self._lock:
-            if self._fresh():
+            if self._state() != "changed":
                 return self._snapshot
-            generation = cache.get(_GENERATION_KEY, 0)
-            self._snapshot = _load()
-            self._generation = generation
-            self._loaded_at = time.monotonic()
-            return self._snapshot
+            return self._reload()
 
     def clear(self) -> None:
         with self._lock:
