@@ -360,38 +360,32 @@ def main() -> int:
             f"gunicorn {args.workers} workers × {args.threads} threads on :{port}; "
             f"{args.connections} keep-alive connections from {args.client_processes} processes"
         )
-        for name, (path, headers, kind) in endpoints.items():  # warm-up: connections, caches
-            drive(port, path, headers, kind, 2, args.connections, args.client_processes, f"w{name}")
-        runs: dict[str, list] = {"bare": [], "assign": []}
-        for r in range(args.rounds):
-            for name, (path, headers, kind) in endpoints.items():
-                runs[name].append(
-                    drive(
-                        port,
-                        path,
-                        headers,
-                        kind,
-                        args.seconds,
-                        args.connections,
-                        args.client_processes,
-                        f"r{r}{name}",
-                    )
-                )
-        bare, assign = _merge(runs["bare"]), _merge(runs["assign"])
-        paced: dict[str, dict] = {}
-        rate = args.paced * assign["rps"]
-        for name, (path, headers, kind) in endpoints.items() if rate else ():
-            one = drive(
+
+        def run(name: str, seconds: float, tag: str, rate=None) -> dict:
+            path, headers, kind = endpoints[name]
+            return drive(
                 port,
                 path,
                 headers,
                 kind,
-                args.seconds,
+                seconds,
                 args.connections,
                 args.client_processes,
-                f"p{name}",
+                tag,
                 rate=rate,
             )
+
+        for name in endpoints:  # warm-up: connections, caches
+            run(name, 2, f"w{name}")
+        runs: dict[str, list] = {"bare": [], "assign": []}
+        for r in range(args.rounds):
+            for name in endpoints:
+                runs[name].append(run(name, args.seconds, f"r{r}{name}"))
+        bare, assign = _merge(runs["bare"]), _merge(runs["assign"])
+        paced: dict[str, dict] = {}
+        rate = args.paced * assign["rps"]
+        for name in endpoints if rate else ():
+            one = run(name, args.seconds, f"p{name}", rate=rate)
             paced[name] = _merge([one])
     finally:
         gunicorn.stop()

@@ -9,36 +9,38 @@ wrong type with a 400 naming the field. (Query strings are text: their serialize
 from rest_framework import serializers
 
 
-class CharField(serializers.CharField):
+class _StringOnly:
+    """A JSON string, not a number coerced to one."""
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
-class SlugField(serializers.SlugField):
+class _NumberOnly:
+    """A JSON number, not a string and not true/false."""
+
     def to_internal_value(self, data):
-        if not isinstance(data, str):
+        if isinstance(data, bool | str):
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
-class IntegerField(serializers.IntegerField):
+class CharField(_StringOnly, serializers.CharField):
+    pass
+
+
+class SlugField(_StringOnly, serializers.SlugField):
+    pass
+
+
+class IntegerField(_NumberOnly, serializers.IntegerField):
     """An integer (1.0 counts, as in JSON Schema); not a string and not true/false."""
 
-    def to_internal_value(self, data):
-        if isinstance(data, bool | str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
-
-class FloatField(serializers.FloatField):
+class FloatField(_NumberOnly, serializers.FloatField):
     """A number; not a string and not true/false."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool | str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class BooleanField(serializers.BooleanField):
