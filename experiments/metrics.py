@@ -33,8 +33,10 @@ Metric definitions (outcomes count from ``assigned_at`` up to the window end, in
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -352,8 +354,23 @@ def _dialect() -> _Dialect:
     return _postgres() if connection.vendor == "postgresql" else _sqlite()
 
 
-def customers_sql(pre_period_days: int) -> str:
+HashRange = tuple[int | None, int | None]
+
+
+def hash_ranges(parts: int) -> list[HashRange]:
+    """``parts`` contiguous slices [low, high) of PostgreSQL's 32-bit ``hashtext``, open-ended
+    at both ends. One-sided bounds (two parts: ``< 0`` and ``>= 0``) keep the planner's row
+    estimates near the truth; it has no statistics for the expression."""
+    bounds = [-(2**31) + (2**32 * k) // parts for k in range(1, parts)]
+    return list(zip([None, *bounds], [*bounds, None], strict=True))
+
+
+def customers_sql(pre_period_days: int, *, hash_range: HashRange | None = None) -> str:
     """The per-customer statement (see the module docstring for the definitions).
+
+    ``hash_range`` (PostgreSQL): only the customers whose id's ``hashtext`` falls in it,
+    filtered in every source, so the slices of ``hash_ranges`` are disjoint, together cover
+    every customer, and their grouped rows add up to the whole statement's.
 
     Every fact about a customer (events, the first order per category, orders and returns of
     recommended items) is one row of ``facts``; one LEFT JOIN of the assignments with it and
@@ -386,11 +403,21 @@ def customers_sql(pre_period_days: int) -> str:
     def after(src: str) -> str:
         return f"f.src = {codes[src]} AND f.at >= a.assigned_at"
 
+    def part(column: str) -> str:
+        low, high = hash_range or (None, None)
+        return "".join(
+            [
+                "" if low is None else f" AND hashtext({column}) >= {int(low)}",
+                "" if high is None else f" AND hashtext({column}) < {int(high)}",
+            ]
+        )
+
     return f"""
 WITH xo AS (
     SELECT offer_id FROM {offer} WHERE experiment_id = %(experiment)s
 ),
 rec AS ({d.recommended_skus}
+        {part("o.customer_id")}
 ),
 facts AS (
     SELECT customer_id,
@@ -398,11 +425,12 @@ facts AS (
         occurred_at AS at, offer_id, CAST(amount AS DOUBLE PRECISION) AS amount
     FROM {event}
     WHERE type IN ('offer_accepted', 'cart_abandoned', 'order_placed')
-      AND occurred_at <= %(end)s
+      AND occurred_at <= %(end)s {part("customer_id")}
     UNION ALL
     SELECT customer_id, 4 AS src, MIN(occurred_at) AS at, NULL, NULL
     FROM {item}
     WHERE type = 'order_placed' AND category <> '' AND occurred_at <= %(end)s
+        {part("customer_id")}
     GROUP BY customer_id, category
     UNION ALL
     SELECT i.customer_id,
@@ -412,6 +440,7 @@ facts AS (
     JOIN rec ON rec.customer_id = i.customer_id AND rec.sku = i.sku
     JOIN {event} e ON e.id = i.event_id
     WHERE i.type IN ('order_placed', 'order_returned') AND i.occurred_at <= %(end)s
+        {part("i.customer_id")}
     GROUP BY i.customer_id, i.type, i.event_id
 ),
 per AS (
@@ -432,7 +461,7 @@ per AS (
     LEFT JOIN facts f ON f.customer_id = a.customer_id
         AND (f.src > 3 OR f.at >= {pre_start})
     LEFT JOIN xo ON xo.offer_id = f.offer_id
-    WHERE a.experiment_id = %(experiment)s AND a.assigned_at <= %(end)s
+    WHERE a.experiment_id = %(experiment)s AND a.assigned_at <= %(end)s {part("a.customer_id")}
     GROUP BY a.id
 ),
 pc AS (
@@ -504,10 +533,65 @@ def _num(value) -> float:
     return 0.0 if value is None else float(value)
 
 
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
+
+
+def _analysis_session(cursor) -> None:
+    # Per-customer aggregates spill to disk at the default 4 MB; JIT costs more than it saves
+    # on a statement that runs once. Both apply to the current transaction only.
+    cursor.execute(
+        "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+        [settings.OFFERLAB_ANALYSIS_WORK_MEM],
+    )
+
+
+def _part_rows(sql: str, params: dict, snapshot: str) -> list[tuple]:
+    """One part of the per-customer statement, on this thread's own connection, reading the
+    exporting transaction's snapshot (so every part sees exactly the same rows)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            _analysis_session(cursor)
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def _customer_rows(cursor, pre_days: int, params: dict, parts: int) -> Iterable[tuple]:
+    """The per-customer statement's grouped rows; in ``parts`` concurrent statements when >1.
+
+    The parts split the customers by a hash of their id, each on its own connection (so its
+    own PostgreSQL backend and CPU), all in one snapshot exported by this transaction; their
+    rows are counts and sums per cell, so the caller adds them up.
+    """
+    if parts <= 1:
+        cursor.execute(customers_sql(pre_days), params)
+        return cursor.fetchall()
+    cursor.execute("SELECT pg_export_snapshot()")
+    snapshot = cursor.fetchone()[0]
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    first, *rest = (customers_sql(pre_days, hash_range=r) for r in hash_ranges(parts))
+    with ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="analysis") as pool:
+        others = [pool.submit(_part_rows, sql, params, snapshot) for sql in rest]
+        cursor.execute(first, params)
+        rows = cursor.fetchall()
+        for future in others:
+            rows.extend(future.result())
+    return rows
+
+
 def collect_metrics(
     *, experiment: Experiment, window_start: datetime, window_end: datetime
 ) -> MetricsData:
-    """Run the aggregation statements for ``experiment`` up to ``window_end``."""
+    """Run the aggregation statements for ``experiment`` up to ``window_end``.
+
+    On PostgreSQL the statements read one snapshot (REPEATABLE READ), and the per-customer
+    statement runs in ``OFFERLAB_ANALYSIS_PARALLEL`` parts at once; inside an enclosing
+    transaction (whose uncommitted rows other connections cannot see) it runs as one.
+    """
     variants = tuple(
         VariantInfo(v.id, v.key, v.name, v.is_control, float(v.weight))
         for v in experiment.variants.order_by("-is_control", "position", "id")
@@ -519,22 +603,24 @@ def collect_metrics(
         "end": connection.ops.adapt_datetimefield_value(window_end),
     }
     pre_days = settings.OFFERLAB_CUPED_PRE_PERIOD_DAYS
+    postgres = connection.vendor == "postgresql"
+    outermost = not connection.in_atomic_block
+    parts = settings.OFFERLAB_ANALYSIS_PARALLEL if postgres and outermost else 1
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Per-customer aggregates spill to disk at the default 4 MB; JIT costs more than
-            # it saves on a statement that runs once. Both apply to this transaction only.
-            cursor.execute(
-                "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
-                [settings.OFFERLAB_ANALYSIS_WORK_MEM],
-            )
-        cursor.execute(customers_sql(pre_days), params)
-        for row in cursor.fetchall():
+        if postgres and outermost:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if postgres:
+            _analysis_session(cursor)
+        for row in _customer_rows(cursor, pre_days, params, parts):
             part, vid, segment, bucket, hours, ordered, *values = row
             if vid not in known:
                 continue
             key = (vid, _segment(segment), _as_date(bucket))
             if part == "c":
-                data.cells[key] = [_num(v) for v in values]
+                numbers = [_num(v) for v in values]
+                if key in data.cells:  # the same cell from another part: add the sums
+                    numbers = [a + b for a, b in zip(data.cells[key], numbers, strict=True)]
+                data.cells[key] = numbers
             else:
                 group = data.survival.setdefault(key, {})
                 group_key = (max(_num(hours), 0.0), int(ordered))

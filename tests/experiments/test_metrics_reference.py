@@ -1,13 +1,18 @@
 """The metrics SQL against a brute-force Python reading of the definitions, on random data."""
 
+import itertools
 import math
 import random
+import threading
 from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 
+from experiments import metrics
 from experiments.metrics import NO_SEGMENT, collect_metrics, week_start
+from tests.conftest import require_services
 from tests.experiments.analysis_data import T0, assign, days, event, hours, offer
 from tests.factories import running_experiment
 
@@ -125,10 +130,7 @@ def _expected(customers, rows, ours, recommended, variant_ids):
     return cells, survival
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sql_sufficient_statistics_match_a_brute_force_reading(seed):
-    exp, customers, rows, ours, recommended = _history(seed)
-    data = collect_metrics(experiment=exp, window_start=T0, window_end=END)
+def _assert_matches_reference(data, exp, customers, rows, ours, recommended):
     variant_ids = {v.key: v.id for v in exp.variants.all()}
     cells, survival = _expected(customers, rows, ours, recommended, variant_ids)
 
@@ -141,6 +143,92 @@ def test_sql_sufficient_statistics_match_a_brute_force_reading(seed):
     # The random history exercises every column (else the comparison proves little).
     totals = [math.fsum(c[i] for c in cells.values()) for i in range(13)]
     assert all(t > 0 for t in totals[:5]) and totals[10] > 0, totals
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sql_sufficient_statistics_match_a_brute_force_reading(seed):
+    exp, customers, rows, ours, recommended = _history(seed)
+    data = collect_metrics(experiment=exp, window_start=T0, window_end=END)
+    _assert_matches_reference(data, exp, customers, rows, ours, recommended)
+
+
+@pytest.fixture
+def part_calls(monkeypatch):
+    """The parts run on other connections (threads); records each one's SQL."""
+    calls = []
+    original = metrics._part_rows
+
+    def spy(sql, params, snapshot):
+        calls.append(sql)
+        return original(sql, params, snapshot)
+
+    monkeypatch.setattr(metrics, "_part_rows", spy)
+    return calls
+
+
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        require_services("the statement runs in parts on PostgreSQL only (DATABASE_URL)")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_statement_in_parts_adds_up_to_the_brute_force_reading(parts, settings, part_calls):
+    _postgresql_only()
+    settings.OFFERLAB_ANALYSIS_PARALLEL = parts
+    exp, customers, rows, ours, recommended = _history(4)
+    data = collect_metrics(experiment=exp, window_start=T0, window_end=END)
+    assert len(part_calls) == parts - 1  # the other parts ran on their own connections
+    assert all("hashtext(a.customer_id)" in sql for sql in part_calls)
+    _assert_matches_reference(data, exp, customers, rows, ours, recommended)
+
+
+def test_hash_ranges_cover_every_hash_once():
+    for parts in (1, 2, 3, 7):
+        ranges = metrics.hash_ranges(parts)
+        assert len(ranges) == parts
+        assert ranges[0][0] is None and ranges[-1][1] is None
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+        inner = [r[0] for r in ranges[1:]]
+        assert inner == sorted(inner) and all(-(2**31) < b < 2**31 for b in inner)
+    assert metrics.hash_ranges(2) == [(None, 0), (0, None)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_part_reads_the_snapshot_of_the_first(settings, part_calls, monkeypatch):
+    """Customers assigned while the parts start are in none of them (one snapshot for all)."""
+    _postgresql_only()
+    settings.OFFERLAB_ANALYSIS_PARALLEL = 3
+    exp, customers, rows, ours, recommended = _history(5)
+    original = metrics._part_rows
+
+    def late_customers_then_part(sql, params, snapshot):
+        def commit_more():  # another connection, committed before this part starts
+            try:
+                for k in range(30):
+                    assign(exp, "control", f"late-{k}-{len(sql)}", T0 + days(1))
+            finally:
+                connection.close()
+
+        writer = threading.Thread(target=commit_more)
+        writer.start()
+        writer.join()
+        return original(sql, params, snapshot)
+
+    monkeypatch.setattr(metrics, "_part_rows", late_customers_then_part)
+    data = collect_metrics(experiment=exp, window_start=T0, window_end=END)
+    assert sum(cell[0] for cell in data.cells.values()) == len(customers)
+    _assert_matches_reference(data, exp, customers, rows, ours, recommended)
+
+
+def test_inside_a_transaction_the_statement_runs_as_one(settings, part_calls):
+    """Other connections cannot see this transaction's rows, so no parts are used."""
+    settings.OFFERLAB_ANALYSIS_PARALLEL = 3
+    exp, customers, rows, ours, recommended = _history(6)
+    with transaction.atomic():
+        data = collect_metrics(experiment=exp, window_start=T0, window_end=END)
+    assert part_calls == []
+    _assert_matches_reference(data, exp, customers, rows, ours, recommended)
 
 
 def test_a_sku_recommended_twice_counts_its_order_once():
