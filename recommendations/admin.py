@@ -5,10 +5,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from recommendations import services
 from recommendations.models import Offer, Product, ProductRelation, RelationStatus
+from recommendations.selectors import invalidate_catalog
 
 
 @admin.register(Product)
@@ -88,7 +90,10 @@ class ProductRelationAdmin(admin.ModelAdmin):
                 obj.pk = saved.pk
                 return
             if "score" in form.changed_data:
-                ProductRelation.objects.filter(pk=obj.pk).update(score=obj.score)
+                ProductRelation.objects.filter(pk=obj.pk).update(
+                    score=obj.score, updated_at=timezone.now()
+                )
+                invalidate_catalog()
             if {"status", "pinned"} & set(form.changed_data):
                 services.relation_review(
                     relation=obj, status=obj.status, pinned=obj.pinned, actor=request.user

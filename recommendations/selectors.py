@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from experiments.models import EventItem, EventType, Strategy
 from recommendations.models import (
@@ -74,6 +74,13 @@ def _rank_key(c: Candidate) -> tuple:
     return (not c.pinned, -c.score, c.sku)
 
 
+def _fingerprint() -> tuple:
+    """Changes whenever a product or relation is added, changed (`updated_at`) or deleted."""
+    products = Product.objects.aggregate(n=Count("pk"), at=Max("updated_at"))
+    relations = ProductRelation.objects.aggregate(n=Count("pk"), at=Max("updated_at"))
+    return (products["n"], products["at"], relations["n"], relations["at"])
+
+
 def _load() -> CatalogSnapshot:
     categories = dict(Product.objects.values_list("sku", "category"))
     grouped: dict[tuple[str, str], list[Candidate]] = {}
@@ -104,16 +111,19 @@ class _CatalogCache:
     """The snapshot, reloaded when the generation moves, when cleared, and when it ages out.
 
     A change (generation moved, or cleared in this process) is waited for: every reader blocks
-    until the new snapshot is loaded. Ageing out is not a change, so the reload is taken by the
-    first reader to see it while the others keep serving the snapshot they have (loading the
-    catalogue takes a moment; all of a worker's threads waiting on it would be a latency spike
-    every OFFERLAB_CONFIG_CACHE_SECONDS).
+    until the new snapshot is loaded. Ageing out is not a change: the first reader to see it
+    compares the tables' fingerprint (row counts and latest `updated_at`, one cheap statement)
+    with the one the snapshot was loaded at and reloads only when it moved, while the other
+    readers keep serving the snapshot they have. Loading the catalogue takes a moment (about
+    0.1–0.4 s and most of it holding the GIL at 10,000 relations); reloading an unchanged one
+    every OFFERLAB_CONFIG_CACHE_SECONDS was a latency spike for every thread of the worker.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded_at = 0.0
         self._generation: int | None = None
+        self._fingerprint: tuple | None = None
         self._snapshot = CatalogSnapshot(categories={}, related={})
 
     def _state(self) -> str:
@@ -124,11 +134,21 @@ class _CatalogCache:
         return "fresh"
 
     def _reload(self) -> CatalogSnapshot:
+        # Both read before the load, so a change committed during it shows at the next look.
         generation = cache.get(_GENERATION_KEY, 0)
+        fingerprint = _fingerprint()
         self._snapshot = _load()
         self._generation = generation
+        self._fingerprint = fingerprint
         self._loaded_at = time.monotonic()
         return self._snapshot
+
+    def _revalidate(self) -> CatalogSnapshot:
+        """An aged snapshot: kept for another period when the tables have not moved."""
+        if self._fingerprint is not None and _fingerprint() == self._fingerprint:
+            self._loaded_at = time.monotonic()
+            return self._snapshot
+        return self._reload()
 
     def get(self) -> CatalogSnapshot:
         state = self._state()
@@ -138,7 +158,7 @@ class _CatalogCache:
             if not self._lock.acquire(blocking=False):
                 return self._snapshot  # another thread is reloading it
             try:
-                return self._reload() if self._state() == "aged" else self._snapshot
+                return self._revalidate() if self._state() == "aged" else self._snapshot
             finally:
                 self._lock.release()
         with self._lock:
