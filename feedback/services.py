@@ -287,18 +287,33 @@ def response_save(*, display: Display, answers: dict, complete: bool) -> Respons
     if response.finished:
         raise ApplicationError("This survey has already been answered. Thank you!", status_code=409)
     stored = dict(response.answers)
+    cleared, rows = [], []
     for question, typed in checked.items():
         if typed is None:
-            Answer.objects.filter(response=response, question=question).delete()
+            cleared.append(question)
             stored.pop(question.key, None)
             continue
         numeric_value, text_value, value = typed
-        Answer.objects.update_or_create(
-            response=response,
-            question=question,
-            defaults={"numeric_value": numeric_value, "text_value": text_value},
+        rows.append(
+            Answer(
+                response=response,
+                question=question,
+                numeric_value=numeric_value,
+                text_value=text_value,
+            )
         )
         stored[question.key] = value
+    # One statement each, however many questions (the response row is locked, so no other
+    # request writes these answers meanwhile).
+    if cleared:
+        Answer.objects.filter(response=response, question__in=cleared).delete()
+    if rows:
+        Answer.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["response", "question"],
+            update_fields=["numeric_value", "text_value"],
+        )
     response.answers = stored
     response.finished = bool(complete)
     response.save(update_fields=["answers", "finished", "updated_at"])

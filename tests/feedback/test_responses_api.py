@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from config.exceptions import ApplicationError
 from feedback.models import Answer, Display, Response
@@ -79,6 +80,33 @@ def test_changing_an_answer_updates_the_row_and_null_clears_it(anon, token, offe
     )
     assert rows == [("helpful", 5.0)]
     assert Response.objects.get(offer=offer).answers == {"helpful": 5}
+
+
+def test_a_whole_survey_is_one_write_for_its_answers_whatever_the_question_count(token, offer):
+    display = survey_display_for_token(token)
+    answers = {"helpful": 4, "pushy": False, "why": "Timing", "comment": "fine"}
+    with CaptureQueriesContext(connection) as first:
+        response_save(display=display, answers=answers, complete=False)
+    with CaptureQueriesContext(connection) as second:
+        response_save(
+            display=display, answers={**answers, "helpful": 5, "comment": None}, complete=True
+        )
+    writes = [
+        q["sql"].split()[0]
+        for q in [*first, *second]
+        if "feedback_answer" in q["sql"].split("WHERE")[0]
+    ]
+    # Per call: one upsert of every answer (the second also one DELETE for the cleared one).
+    assert writes == ["INSERT", "DELETE", "INSERT"], writes
+    assert Response.objects.get(offer=offer).answers == {
+        "helpful": 5,
+        "pushy": False,
+        "why": "Timing",
+    }
+    rows = dict(
+        Answer.objects.filter(response__offer=offer).values_list("question__key", "numeric_value")
+    )
+    assert rows == {"helpful": 5.0, "pushy": 0.0, "why": None}
 
 
 def test_second_finished_response_is_a_conflict(anon, token, offer):
