@@ -6,6 +6,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from config.schema import NOT_BLANK_PATTERN
+
 pytestmark = pytest.mark.django_db
 
 
@@ -89,9 +91,11 @@ def test_schema_states_what_the_validation_refuses(staff):
     names = attributes["propertyNames"]
     assert (names["minLength"], names["maxLength"]) == (1, 100)
     assert "\\u0000" in names["pattern"]
-    # Every string DRF checks for NUL says so.
+    # Every string DRF checks for NUL says so; a trimmed one that may not be blank says that too.
     source = _request_schema(schema, "/api/v1/relations")["properties"]["source"]
-    assert source["pattern"] == "^[^\\u0000]*$"
+    assert source["pattern"] == NOT_BLANK_PATTERN
+    hypothesis = _request_schema(schema, "/api/v1/experiments")["properties"]["hypothesis"]
+    assert hypothesis["pattern"] == "^[^\\u0000]*$"
     answers = _request_schema(schema, "/api/v1/feedback/responses")["properties"]["answers"]
     assert answers["type"] == "object"
     question = _component(
