@@ -2,6 +2,7 @@
 
 import io
 
+import jsonschema_rs
 import pytest
 import yaml
 from django.core.management import call_command
@@ -118,3 +119,24 @@ def test_schema_documents_conflicts_and_the_auth_failure_lockout(staff):
     assert "Retry-After" in staff_list["headers"]
     assert "failed authentications" in staff_list["description"]
     assert "429" in paths["/api/v1/assignments"]["post"]["responses"]
+
+
+def _patterns(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+def test_every_pattern_in_the_schema_is_a_regex_to_jsonschema_rs(staff):
+    # One it cannot compile made Schemathesis generate NUL in attributes as valid data.
+    schema = staff.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    patterns = set(_patterns(schema))
+    assert len(patterns) > 3
+    for pattern in patterns:
+        jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
