@@ -2,13 +2,14 @@
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import fields
 from config.exceptions import ApplicationError, NotFound
+from config.schema import NO_NUL_PATTERN
 from experiments import services
 from experiments.models import Channel, Experiment, Factor, Metric, Strategy
 from experiments.moments import Trigger
@@ -39,10 +40,46 @@ class VariantSerializer(serializers.Serializer):
     message = MessageSerializer(required=False)
 
 
+_TARGETING_VALUE = "#/components/schemas/TargetingValue"
+
+
+# Any JSON value PostgreSQL's jsonb can hold (experiments/targeting.py refuses the others).
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": {"$ref": _TARGETING_VALUE}},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL_PATTERN},
+                "additionalProperties": {"$ref": _TARGETING_VALUE},
+            },
+        ],
+        "description": "No string or key in it may hold NUL or a lone UTF-16 surrogate.",
+    },
+    component_name="TargetingValue",
+)
+class TargetingValueField(serializers.JSONField):
+    """Any JSON value, null included (`eq` null matches an attribute sent as null)."""
+
+    def validate_empty_values(self, data):
+        # Null is a value here, not a missing one; `allow_null` would also make the schema a
+        # `oneOf` of this component and null, which null (already in it) would match twice.
+        if data is None:
+            return True, None
+        return super().validate_empty_values(data)
+
+
 class TargetingRuleSerializer(serializers.Serializer):
     attribute = fields.CharField(max_length=100)
     op = serializers.ChoiceField(choices=["eq", "ne", "in", "not_in", "gte", "lte"])
-    value = serializers.JSONField()
+    value = TargetingValueField(
+        help_text="A list for `in` and `not_in`, a number for `gte` and `lte`, any JSON value "
+        "(null included) for `eq` and `ne`.",
+    )
 
 
 class ExperimentInputSerializer(serializers.Serializer):
