@@ -1,6 +1,9 @@
 """OpenAPI generation: unique component names for the one-APIView-per-operation style."""
 
+import copy
+
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.drainage import has_override
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, force_instance
 from rest_framework import serializers
@@ -121,6 +124,15 @@ class OfferlabErrorResponsesMixin:
         return dict(sorted(responses.items()))
 
 
+def _merge(schema: dict, rules: dict) -> None:
+    """Add `rules` to `schema`, descending into the objects both have (e.g. `properties`)."""
+    for key, value in rules.items():
+        if isinstance(value, dict) and isinstance(schema.get(key), dict):
+            _merge(schema[key], value)
+        else:
+            schema[key] = copy.deepcopy(value)
+
+
 def _trimmed_and_not_blank(field) -> bool:
     return (
         isinstance(field, serializers.CharField) and field.trim_whitespace and not field.allow_blank
@@ -128,7 +140,11 @@ def _trimmed_and_not_blank(field) -> bool:
 
 
 class OfferlabValidationSchemaMixin:
-    """Constraints DRF enforces but drf-spectacular does not write down."""
+    """Constraints DRF enforces but drf-spectacular does not write down.
+
+    A request serializer may also declare `schema_rules`: JSON Schema for its rules across
+    fields (e.g. `contains` for "exactly one control"), merged into its request component.
+    """
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
@@ -147,9 +163,16 @@ class OfferlabValidationSchemaMixin:
                 and prop.get("pattern") == NO_NUL_PATTERN
             ):
                 prop["pattern"] = NOT_BLANK_PATTERN
+        rules = getattr(serializer, "schema_rules", None)
+        if rules:
+            _merge(schema, rules)
         return schema
 
     def _insert_field_validators(self, field, schema):
+        if has_override(field, "field"):
+            # A schema given with extend_schema_field is the whole truth: drf-spectacular would
+            # wrap a blank-allowing pattern in a `oneOf` with "", which "" then matches twice.
+            return
         super()._insert_field_validators(field, schema)
         if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
             # `many=True` with min_length / max_length (events, variants, questions).
