@@ -1,14 +1,25 @@
 """OpenAPI generation: unique component names for the one-APIView-per-operation style."""
 
+import copy
+
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.drainage import has_override
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.plumbing import ResolvedComponent, force_instance
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from experiments.apikeys import IsStorefront
 
 NO_NUL_PATTERN = "^[^\\u0000]*$"
+# What `str.strip()` removes (exactly `str.isspace()`), spelled out: JSON Schema patterns are
+# ECMA-262, whose `\s` is another set (no U+001C-U+001F or U+0085, but U+FEFF).
+TRIMMED_WHITESPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+# A trimmed string that may not be blank: no NUL, and something left once trimmed.
+NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{TRIMMED_WHITESPACE}][^\\u0000]*$"
 
 # --- Error responses --------------------------------------------------------------------------
 # Every operation documents the error bodies config/exceptions.py and DRF really send, derived
@@ -113,10 +124,55 @@ class OfferlabErrorResponsesMixin:
         return dict(sorted(responses.items()))
 
 
+def _merge(schema: dict, rules: dict) -> None:
+    """Add `rules` to `schema`, descending into the objects both have (e.g. `properties`)."""
+    for key, value in rules.items():
+        if isinstance(value, dict) and isinstance(schema.get(key), dict):
+            _merge(schema[key], value)
+        else:
+            schema[key] = copy.deepcopy(value)
+
+
+def _trimmed_and_not_blank(field) -> bool:
+    return (
+        isinstance(field, serializers.CharField) and field.trim_whitespace and not field.allow_blank
+    )
+
+
 class OfferlabValidationSchemaMixin:
-    """Constraints DRF enforces but drf-spectacular does not write down."""
+    """Constraints DRF enforces but drf-spectacular does not write down.
+
+    A request serializer may also declare `schema_rules`: JSON Schema for its rules across
+    fields (e.g. `contains` for "exactly one control"), merged into its request component.
+    """
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction != "request":
+            return schema
+        serializer = force_instance(serializer)
+        properties = schema.get("properties", {})
+        for name, field in serializer.fields.items():
+            prop = properties.get(name)
+            if isinstance(field, serializers.ListField) and isinstance(prop, dict):
+                field, prop = field.child, prop.get("items")
+            # DRF trims these and refuses what is left empty ("\r" is blank, not a sku).
+            if (
+                isinstance(prop, dict)
+                and _trimmed_and_not_blank(field)
+                and prop.get("pattern") == NO_NUL_PATTERN
+            ):
+                prop["pattern"] = NOT_BLANK_PATTERN
+        rules = getattr(serializer, "schema_rules", None)
+        if rules:
+            _merge(schema, rules)
+        return schema
 
     def _insert_field_validators(self, field, schema):
+        if has_override(field, "field"):
+            # A schema given with extend_schema_field is the whole truth: drf-spectacular would
+            # wrap a blank-allowing pattern in a `oneOf` with "", which "" then matches twice.
+            return
         super()._insert_field_validators(field, schema)
         if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
             # `many=True` with min_length / max_length (events, variants, questions).

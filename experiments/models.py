@@ -170,13 +170,13 @@ class Experiment(models.Model):
         if self.baseline_rate is not None and self.mde is not None:
             if self.mde <= 0:
                 errors["mde"] = "The minimum detectable effect must be above 0."
-            elif self.primary_metric in _RATE_METRICS and self.baseline_rate + self.mde >= 1:
+            elif self.primary_metric in RATE_METRICS and self.baseline_rate + self.mde >= 1:
                 errors["mde"] = "baseline_rate + mde must stay below 1 for a rate metric."
         if errors:
             raise ValidationError(errors)
 
 
-_RATE_METRICS = {
+RATE_METRICS = {
     Metric.ACCEPTANCE_RATE,
     Metric.CATEGORY_EXPANSION_RATE,
     Metric.RETURN_RATE,

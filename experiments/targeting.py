@@ -6,6 +6,22 @@ from numbers import Real
 OPS = ("eq", "ne", "in", "not_in", "gte", "lte")
 
 
+def _storable(value: object) -> bool:
+    """No NUL and no lone surrogate in any string or key: PostgreSQL's jsonb cannot hold them."""
+    pending = [value]  # a loop, not recursion: a deeply nested value is no RecursionError
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or any("\ud800" <= ch <= "\udfff" for ch in item):
+                return False
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, Mapping):
+            pending.extend(str(key) for key in item)
+            pending.extend(item.values())
+    return True
+
+
 def targeting_errors(rules: object) -> list[str]:
     """Human-readable problems with a rule list; empty when valid."""
     if not isinstance(rules, list):
@@ -24,6 +40,8 @@ def targeting_errors(rules: object) -> list[str]:
             errors.append(f"Rule {i}: '{op}' needs a list value.")
         elif op in ("gte", "lte") and (not isinstance(value, Real) or isinstance(value, bool)):
             errors.append(f"Rule {i}: '{op}' needs a number.")
+        if not _storable(value):
+            errors.append(f"Rule {i}: 'value' must not contain NUL characters or lone surrogates.")
         extra = set(rule) - {"attribute", "op", "value"}
         if extra:
             errors.append(f"Rule {i}: unknown key(s) {', '.join(sorted(extra))}.")

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from config import fields
 from config.exceptions import ApplicationError
 from config.parsers import SafeJSONParser
+from config.schema import TRIMMED_WHITESPACE
 from config.throttling import WindowRateThrottle
 from feedback import services
 from feedback.models import (
@@ -81,7 +82,7 @@ class PublicSurveyApiMixin:
 
 
 class QuestionSerializer(serializers.Serializer):
-    key = fields.SlugField(max_length=64)
+    key = fields.SlugField(max_length=64, help_text="Unique within the survey.")
     type = serializers.ChoiceField(choices=QuestionType.choices)
     text = fields.CharField(max_length=300)
     choices = serializers.ListField(
@@ -89,12 +90,61 @@ class QuestionSerializer(serializers.Serializer):
         max_length=MAX_CHOICES,
         required=False,
         default=list,
+        help_text=f"single_choice only, and required there: 2–{MAX_CHOICES} choices, all "
+        "different once trimmed. Other types take none.",
     )
     metric = serializers.ChoiceField(
-        choices=QUESTION_METRICS, required=False, allow_blank=True, default=""
+        choices=QUESTION_METRICS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="rating only: the analysis metric the answers feed.",
     )
-    low_label = fields.CharField(max_length=60, required=False, allow_blank=True, default="")
-    high_label = fields.CharField(max_length=60, required=False, allow_blank=True, default="")
+    low_label = fields.CharField(
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="rating only: what 1 means.",
+    )
+    high_label = fields.CharField(
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="rating only: what 5 means.",
+    )
+
+    # Which fields a question type takes (Question.clean). Choices that differ only in
+    # surrounding whitespace, and keys repeated across questions, need comparing two values.
+    schema_rules = {
+        "allOf": [
+            {
+                "if": {
+                    "properties": {"type": {"const": QuestionType.SINGLE_CHOICE}},
+                    "required": ["type"],
+                },
+                "then": {
+                    "properties": {"choices": {"minItems": 2, "uniqueItems": True}},
+                    "required": ["choices"],
+                },
+                "else": {"properties": {"choices": {"maxItems": 0}}},
+            },
+            {
+                "if": {
+                    "properties": {"type": {"const": QuestionType.RATING}},
+                    "required": ["type"],
+                },
+                "else": {
+                    "properties": {
+                        "metric": {"const": ""},
+                        "low_label": {"pattern": f"^[{TRIMMED_WHITESPACE}]*$"},
+                        "high_label": {"pattern": f"^[{TRIMMED_WHITESPACE}]*$"},
+                    }
+                },
+            },
+        ]
+    }
 
 
 class SurveyListCreateApi(APIView):
@@ -109,7 +159,12 @@ class SurveyListCreateApi(APIView):
         sampling_rate = fields.FloatField(min_value=0, max_value=1, default=1.0)
         cooldown_days = fields.IntegerField(min_value=0, max_value=3650, required=False)
         active = fields.BooleanField(default=True)
-        questions = QuestionSerializer(many=True, min_length=1, max_length=services.MAX_QUESTIONS)
+        questions = QuestionSerializer(
+            many=True,
+            min_length=1,
+            max_length=services.MAX_QUESTIONS,
+            help_text=f"1–{services.MAX_QUESTIONS} questions with different keys.",
+        )
 
     class OutputSerializer(serializers.Serializer):
         key = fields.CharField()

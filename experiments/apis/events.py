@@ -54,8 +54,8 @@ class EventBatchParser(JSONParser):
 
 @extend_schema_serializer(component_name="OutcomeEventItem")
 class EventItemSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=100)
-    category = serializers.CharField(max_length=100, required=False)
+    sku = serializers.CharField(max_length=100, trim_whitespace=False)
+    category = serializers.CharField(max_length=100, required=False, trim_whitespace=False)
     quantity = serializers.IntegerField(min_value=1, required=False, default=1)
     price = serializers.DecimalField(
         max_digits=18, decimal_places=4, min_value=0, required=False, help_text="Needs currency."
@@ -66,7 +66,7 @@ class EventItemSerializer(serializers.Serializer):
 class EventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField(help_text="Chosen by the client; the idempotency key.")
     type = serializers.ChoiceField(choices=EventType.choices)
-    customer_id = serializers.CharField(max_length=255)
+    customer_id = serializers.CharField(max_length=255, trim_whitespace=False)
     occurred_at = serializers.DateTimeField(
         help_text="ISO 8601 with a timezone; at most 5 minutes ahead, at most "
         "OFFERLAB_EVENT_HORIZON_DAYS (400) days old."
@@ -75,7 +75,10 @@ class EventSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="Must name an offer served by Offerlab."
     )
     order_id = serializers.CharField(
-        max_length=255, required=False, help_text="Required on order_placed."
+        max_length=255,
+        required=False,
+        trim_whitespace=False,
+        help_text="Required on order_placed.",
     )
     amount = serializers.DecimalField(
         max_digits=18,
@@ -86,7 +89,11 @@ class EventSerializer(serializers.Serializer):
         help_text="Required on order_placed; needs currency.",
     )
     currency = serializers.CharField(
-        min_length=3, max_length=3, required=False, help_text="ISO 4217, e.g. EUR."
+        min_length=3,
+        max_length=3,
+        required=False,
+        trim_whitespace=False,
+        help_text="ISO 4217, e.g. EUR.",
     )
     items = EventItemSerializer(
         many=True,
@@ -98,7 +105,8 @@ class EventSerializer(serializers.Serializer):
 
 
 # The serializers document the shapes for OpenAPI; validation happens per event in
-# experiments.events (a serializer per event would cost more than the insert itself).
+# experiments.events (a serializer per event would cost more than the insert itself), which
+# takes text as sent (no trimming), hence trim_whitespace=False.
 class EventBatchCreateApi(StorefrontApiMixin, APIView):
     """Store a batch of outcome events (at most 1,000); each event gets its own status.
 

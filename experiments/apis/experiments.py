@@ -1,16 +1,27 @@
 """Staff API: experiments (create, list, detail, update, start/pause/stop)."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import fields
 from config.exceptions import ApplicationError, NotFound
+from config.schema import NO_NUL_PATTERN
 from experiments import services
-from experiments.models import Channel, Experiment, Factor, Metric, Strategy
+from experiments.models import (
+    MESSAGE_PLACEHOLDERS,
+    RATE_METRICS,
+    Channel,
+    Experiment,
+    Factor,
+    Metric,
+    Strategy,
+)
 from experiments.moments import Trigger
 from experiments.selectors import assignment_counts, experiment_get, experiment_list
 from experiments.stats import required_sample_size
@@ -23,10 +34,34 @@ class TimingSerializer(serializers.Serializer):
     )
 
 
+_PLACEHOLDER_NAMES = "|".join(re.escape(name) for name in sorted(MESSAGE_PLACEHOLDERS))
+# No NUL, and every "{name}" (braces around text without braces) names a known placeholder: a
+# "{" either opens one of them or is followed by no "}" before the next "{" or the end.
+MESSAGE_TEXT_PATTERN = (
+    f"^[^{{\\u0000]*(?:\\{{(?:(?:{_PLACEHOLDER_NAMES})\\}}[^{{\\u0000]*|[^{{}}\\u0000]*))*$"
+)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 2000,
+        "pattern": MESSAGE_TEXT_PATTERN,
+        "description": "Placeholders: {products}, {product} and {count} only; any other "
+        '"{…}" is refused.',
+    }
+)
+class MessageTextField(fields.CharField):
+    """A message text; the placeholders are checked by services.variants_validate."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=2000, required=False, allow_blank=True, **kwargs)
+
+
 class MessageSerializer(serializers.Serializer):
-    subject = fields.CharField(max_length=2000, required=False, allow_blank=True)
-    body = fields.CharField(max_length=2000, required=False, allow_blank=True)
-    cta = fields.CharField(max_length=2000, required=False, allow_blank=True)
+    subject = MessageTextField()
+    body = MessageTextField()
+    cta = MessageTextField()
 
 
 class VariantSerializer(serializers.Serializer):
@@ -39,10 +74,60 @@ class VariantSerializer(serializers.Serializer):
     message = MessageSerializer(required=False)
 
 
+_TARGETING_VALUE = "#/components/schemas/TargetingValue"
+
+
+# Any JSON value PostgreSQL's jsonb can hold (experiments/targeting.py refuses the others).
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": {"$ref": _TARGETING_VALUE}},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL_PATTERN},
+                "additionalProperties": {"$ref": _TARGETING_VALUE},
+            },
+        ],
+        "description": "No string or key in it may hold NUL or a lone UTF-16 surrogate.",
+    },
+    component_name="TargetingValue",
+)
+class TargetingValueField(serializers.JSONField):
+    """Any JSON value, null included (`eq` null matches an attribute sent as null)."""
+
+    def validate_empty_values(self, data):
+        # Null is a value here, not a missing one; `allow_null` would also make the schema a
+        # `oneOf` of this component and null, which null (already in it) would match twice.
+        if data is None:
+            return True, None
+        return super().validate_empty_values(data)
+
+
 class TargetingRuleSerializer(serializers.Serializer):
     attribute = fields.CharField(max_length=100)
     op = serializers.ChoiceField(choices=["eq", "ne", "in", "not_in", "gte", "lte"])
-    value = serializers.JSONField()
+    value = TargetingValueField(
+        help_text="A list for `in` and `not_in`, a number for `gte` and `lte`, any JSON value "
+        "(null included) for `eq` and `ne`.",
+    )
+
+    # The value's type follows the op (checked by experiments/targeting.py).
+    schema_rules = {
+        "allOf": [
+            {
+                "if": {"properties": {"op": {"enum": ["in", "not_in"]}}, "required": ["op"]},
+                "then": {"properties": {"value": {"type": "array"}}},
+            },
+            {
+                "if": {"properties": {"op": {"enum": ["gte", "lte"]}}, "required": ["op"]},
+                "then": {"properties": {"value": {"type": "number"}}},
+            },
+        ]
+    }
 
 
 class ExperimentInputSerializer(serializers.Serializer):
@@ -59,7 +144,8 @@ class ExperimentInputSerializer(serializers.Serializer):
         min_length=2,
         max_length=2,
         required=False,
-        help_text="[start, end) of the layer this experiment takes (default [0, 1]).",
+        help_text="[start, end) of the layer this experiment takes (default [0, 1]); the end "
+        "must be greater than the start.",
     )
     targeting = TargetingRuleSerializer(many=True, required=False, default=list)
     segment_attribute = fields.CharField(
@@ -70,13 +156,41 @@ class ExperimentInputSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=Metric.choices), required=False, default=list
     )
     baseline_rate = fields.FloatField(min_value=0, max_value=1, default=0.10)
-    mde = fields.FloatField(min_value=0.000001, default=0.02)
+    mde = fields.FloatField(
+        min_value=0.000001,
+        default=0.02,
+        help_text="Minimum detectable effect, absolute, in the primary metric's units. For a "
+        f"rate metric ({', '.join(sorted(RATE_METRICS))}), baseline_rate + mde must be below 1.",
+    )
     alpha = fields.FloatField(min_value=0.0001, max_value=0.5, default=0.05)
     power = fields.FloatField(min_value=0.5, max_value=0.9999, default=0.8)
     min_days = fields.IntegerField(min_value=0, max_value=365, default=14)
     safe_peeking = fields.BooleanField(default=False)
     hash_seed = fields.CharField(max_length=100, required=False, allow_blank=True, default="")
-    variants = VariantSerializer(many=True, min_length=2, max_length=20)
+    variants = VariantSerializer(
+        many=True,
+        min_length=2,
+        max_length=20,
+        help_text="2–20 variants: exactly one with `is_control: true`, keys unique within the "
+        "experiment, and they may differ only in the experiment's factor (the other two of "
+        "timing, channel and message must be the same in every variant).",
+    )
+
+    # Exactly one control (services.variants_validate): the one rule across variants that
+    # JSON Schema can state. Unique keys and "differ only in the factor" compare two values.
+    schema_rules = {
+        "properties": {
+            "variants": {
+                "contains": {
+                    "type": "object",
+                    "properties": {"is_control": {"const": True}},
+                    "required": ["is_control"],
+                },
+                "minContains": 1,
+                "maxContains": 1,
+            }
+        }
+    }
 
 
 class ExperimentOutputSerializer(serializers.ModelSerializer):

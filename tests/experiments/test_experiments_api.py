@@ -1,6 +1,7 @@
 """Staff experiments API: create, list, detail, update and start/pause/stop, as DESIGN.md shows."""
 
 import copy
+import json
 import threading
 from unittest import mock
 
@@ -266,6 +267,9 @@ def test_duplicate_key_is_a_409_conflict_naming_key(staff):
         ({"targeting": [{"attribute": "orders", "op": "gte", "value": "3"}]}, "targeting"),
         ({"targeting": [{"attribute": "", "op": "eq", "value": "x"}]}, "targeting"),
         ({"targeting": ["tier == gold"]}, "targeting"),
+        # PostgreSQL's jsonb cannot hold NUL: a 500 there before, stored on SQLite.
+        ({"targeting": [{"attribute": "tier", "op": "eq", "value": "a\x00"}]}, "targeting"),
+        ({"targeting": [{"attribute": "t", "op": "ne", "value": [{"k\x00": 1}]}]}, "targeting"),
         ({"variants": []}, "variants"),
         ({"variants": "two"}, "variants"),
         ({"variants": [DESIGN_BODY["variants"][0]]}, "variants"),
@@ -309,6 +313,25 @@ def test_invalid_variants_are_400_under_variants(staff, variants, words):
     assert "variants" in response.json()
     assert words in str(response.json()["variants"]), response.json()
     assert not Experiment.objects.exists()
+
+
+def test_targeting_value_with_a_lone_surrogate_is_400_under_targeting(staff):
+    # json.dumps escapes a lone surrogate (\\udc00) as a buggy client would send it.
+    rule = {"attribute": "tier", "op": "in", "value": ["gold", "\udc00"]}
+    response = staff.post(
+        "/api/v1/experiments", json.dumps(body(targeting=[rule])), content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert "surrogate" in str(response.json()["targeting"])
+    assert not Experiment.objects.exists()
+
+
+def test_targeting_eq_null_is_a_rule_like_any_other(staff):
+    # The schema says any JSON value for eq and ne; DRF's JSONField refused null.
+    rule = {"attribute": "loyalty_tier", "op": "eq", "value": None}
+    response = create(staff, targeting=[rule])
+    assert response.status_code == 201, response.json()
+    assert response.json()["targeting"] == [rule]
 
 
 def test_allowed_placeholders_are_accepted(staff):

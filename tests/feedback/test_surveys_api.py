@@ -1,5 +1,6 @@
 """Staff survey API: create with validation, list with response counts."""
 
+import jsonschema_rs
 import pytest
 
 from feedback.models import Survey
@@ -151,3 +152,29 @@ def test_only_staff_may_use_it(anon, storefront):
     assert anon.get(URL).status_code in (401, 403)
     assert storefront.post(URL, body(), format="json").status_code in (401, 403)
     assert not Survey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("question", "valid"),
+    [
+        ({"type": "rating", "metric": "csat", "low_label": "No", "high_label": "Yes"}, True),
+        ({"type": "yes_no", "metric": "csat"}, False),
+        ({"type": "yes_no", "metric": ""}, True),
+        ({"type": "text", "low_label": "No"}, False),
+        ({"type": "text", "high_label": " \u3000"}, True),  # blank once trimmed
+        ({"type": "single_choice", "choices": ["A", "B"]}, True),
+        ({"type": "single_choice", "choices": ["A"]}, False),
+        ({"type": "single_choice"}, False),
+        ({"type": "single_choice", "choices": ["A", "A"]}, False),
+        ({"type": "single_choice", "choices": ["A", "\u001c\r"]}, False),
+        ({"type": "yes_no", "choices": ["A", "B"]}, False),
+        ({"type": "text", "choices": []}, True),
+    ],
+)
+def test_question_schema_says_which_fields_each_type_takes(staff, question, valid):
+    schema = staff.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    question = {"key": "q", "text": "Well?", **question}
+    root = {"$ref": "#/components/schemas/QuestionRequest", "components": schema["components"]}
+    assert jsonschema_rs.Draft202012Validator(root).is_valid(question) is valid
+    res = staff.post(URL, body(questions=[question]), format="json")
+    assert res.status_code == (201 if valid else 400), res.json()
