@@ -16,7 +16,9 @@ values to meet them (`REPAIRS`), so valid data must be accepted on every operati
 """
 
 import copy
+import itertools
 import os
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -69,10 +71,21 @@ def _renumbered(values: list[str], max_length: int, same=lambda value: value) ->
 
 
 _EXPERIMENT_FIELDS = ExperimentInputSerializer().fields
+_fresh = itertools.count(1)
+
+
+def _fresh_key(body: dict, max_length: int = 100) -> None:
+    """A key no earlier example took: a taken key is a 409 (tested on its own), and the
+    generator repeats short keys ("0", "a"), so most valid bodies would stop there."""
+    key = body.get("key")
+    if isinstance(key, str):
+        suffix = f"-{next(_fresh)}"
+        body["key"] = key[: max_length - len(suffix)] + suffix
 
 
 def _repair_experiment(body: dict) -> None:
     # Exactly one control is in the schema (`contains`); the other rules compare two values.
+    _fresh_key(body)
     layer_slice = body.get("layer_slice")
     if isinstance(layer_slice, list) and len(layer_slice) == 2:
         # The slice ends after it starts: Experiment.clean and its check constraint
@@ -114,6 +127,7 @@ def _repair_experiment(body: dict) -> None:
 
 def _repair_survey(body: dict) -> None:
     # Which fields each question type takes is in the schema (if/then on `type`).
+    _fresh_key(body)
     questions = body.get("questions")
     if not isinstance(questions, list) or not all(isinstance(q, dict) for q in questions):
         return
@@ -228,7 +242,7 @@ def api_schema(seeded, settings):
     SimpleRateThrottle.THROTTLE_RATES = rates
 
 
-_tally = {"requests": 0, "server_errors": 0, "operations": set()}
+_tally = {"requests": 0, "server_errors": 0, "operations": set(), "created": Counter()}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -241,7 +255,9 @@ def _report_tally(request):
         with capture.global_and_fixture_disabled():
             reporter.write_line(
                 f"\nschemathesis: {_tally['requests']} generated requests over "
-                f"{len(_tally['operations'])} operations, {_tally['server_errors']} server errors"
+                f"{len(_tally['operations'])} operations, {_tally['server_errors']} server errors; "
+                "201 Created: "
+                + ", ".join(f"{label} {n}" for label, n in sorted(_tally["created"].items()))
             )
 
 
@@ -285,3 +301,5 @@ def test_api_conforms_to_its_schema(case, seeded, api_schema):
         _tally["server_errors"] += "ST101" in str(exc) or "Server error" in str(exc)
         raise
     _tally["server_errors"] += response.status_code >= 500
+    if response.status_code == 201:
+        _tally["created"][case.operation.label] += 1
