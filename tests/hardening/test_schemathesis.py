@@ -70,6 +70,21 @@ def _renumbered(values: list[str], max_length: int, same=lambda value: value) ->
     return result
 
 
+def _objects(body: dict, name: str) -> list[dict] | None:
+    """``body[name]`` when it is a list of objects (else the repairs leave it alone)."""
+    items = body.get(name)
+    if isinstance(items, list) and all(isinstance(item, dict) for item in items):
+        return items
+    return None
+
+
+def _unique_keys(items: list[dict], max_length: int) -> None:
+    keys = [item.get("key") for item in items]
+    if all(isinstance(key, str) for key in keys):
+        for item, key in zip(items, _renumbered(keys, max_length), strict=True):
+            item["key"] = key
+
+
 _EXPERIMENT_FIELDS = ExperimentInputSerializer().fields
 _fresh = itertools.count(1)
 
@@ -103,15 +118,12 @@ def _repair_experiment(body: dict) -> None:
         if baseline > 0.5:
             body["baseline_rate"] = baseline = 0.5
         body["mde"] = (1 - baseline) / 2
-    variants = body.get("variants")
-    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+    variants = _objects(body, "variants")
+    if variants is None:
         return
-    keys = [variant.get("key") for variant in variants]
-    if all(isinstance(key, str) for key in keys):
-        # Variant keys unique within the experiment: services.variants_validate (and the
-        # variant_key_unique constraint).
-        for variant, key in zip(variants, _renumbered(keys, 100), strict=True):
-            variant["key"] = key
+    # Variant keys unique within the experiment: services.variants_validate (and the
+    # variant_key_unique constraint).
+    _unique_keys(variants, 100)
     factor = body.get("factor")
     if factor in Factor.values:
         # Variants differ only in the factor: services.variants_validate. The other two of
@@ -128,14 +140,11 @@ def _repair_experiment(body: dict) -> None:
 def _repair_survey(body: dict) -> None:
     # Which fields each question type takes is in the schema (if/then on `type`).
     _fresh_key(body)
-    questions = body.get("questions")
-    if not isinstance(questions, list) or not all(isinstance(q, dict) for q in questions):
+    questions = _objects(body, "questions")
+    if questions is None:
         return
-    keys = [question.get("key") for question in questions]
-    if all(isinstance(key, str) for key in keys):
-        # Question keys unique within the survey: feedback/services.survey_create.
-        for question, key in zip(questions, _renumbered(keys, 64), strict=True):
-            question["key"] = key
+    # Question keys unique within the survey: feedback/services.survey_create.
+    _unique_keys(questions, 64)
     for question in questions:
         choices = question.get("choices")
         if isinstance(choices, list) and all(isinstance(c, str) for c in choices):
