@@ -36,13 +36,14 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 from experiments.apis.experiments import ExperimentInputSerializer
 from experiments.models import RATE_METRICS, AnalysisRun, Factor
 from feedback.models import MAX_CHOICE_LENGTH
-from recommendations.models import Product, ProductRelation
+from recommendations.models import Product, ProductRelation, RelationStatus
 from recommendations.offers import MAX_FUTURE_SKEW
 from tests.factories import running_experiment
 from tests.feedback.conftest import make_offer, make_survey
 
 MAX_EXAMPLES = int(os.environ.get("OFFERLAB_FUZZ_EXAMPLES", "25"))
 SEEDED_KEY = "fuzz-exp"
+SEEDED_SKU = "CAM-1"  # related to LENS-1 in the seeded catalogue
 # Batch endpoints validate each item on its own: a bad item is reported in the 200 body's
 # `rejected` list while the good ones are stored, so an invalid item is not a rejected request.
 BATCH_OPERATIONS = {"/api/v1/events", "/api/v1/products"}
@@ -89,13 +90,13 @@ _EXPERIMENT_FIELDS = ExperimentInputSerializer().fields
 _fresh = itertools.count(1)
 
 
-def _fresh_key(body: dict, max_length: int = 100) -> None:
+def _fresh_key(body: dict, name: str = "key", max_length: int = 100) -> None:
     """A key no earlier example took: a taken key is a 409 (tested on its own), and the
     generator repeats short keys ("0", "a"), so most valid bodies would stop there."""
-    key = body.get("key")
+    key = body.get(name)
     if isinstance(key, str):
         suffix = f"-{next(_fresh)}"
-        body["key"] = key[: max_length - len(suffix)] + suffix
+        body[name] = key[: max_length - len(suffix)] + suffix
 
 
 def _repair_experiment(body: dict) -> None:
@@ -158,7 +159,19 @@ _DATETIME = serializers.DateTimeField()
 
 def _repair_offer(body: dict) -> None:
     context = body.get("context")
-    if not isinstance(context, dict) or not isinstance(context.get("occurred_at"), str):
+    if not isinstance(context, dict):
+        return
+    # Not rules: every other valid body is steered to where an offer can be served (ranking, the
+    # cap ledger, the Offer insert and its survey) — a sku the seeded catalogue relates to
+    # another, a new customer (the generator repeats "0", whom the caps soon stop), a moment
+    # inside the trigger's window. The others keep what was generated (unknown skus, old moments:
+    # a 200 with no offer and its reason).
+    served = next(_fresh) % 2 == 0
+    skus = context.get("skus")
+    if served and isinstance(skus, list) and len(skus) < 100 and SEEDED_SKU not in skus:
+        context["skus"] = [*skus, SEEDED_SKU]
+        _fresh_key(body, name="customer_id", max_length=255)
+    if not isinstance(context.get("occurred_at"), str):
         return
     try:
         occurred_at = _DATETIME.to_internal_value(context["occurred_at"])
@@ -167,7 +180,7 @@ def _repair_offer(body: dict) -> None:
     # At most MAX_FUTURE_SKEW ahead of the server's clock: validate_occurred_at in
     # recommendations/apis/offers.py and offer_create in recommendations/offers.py. A moment later
     # than that (with a minute to spare for the request itself) happened now.
-    if occurred_at - timezone.now() > MAX_FUTURE_SKEW - timedelta(minutes=1):
+    if served or occurred_at - timezone.now() > MAX_FUTURE_SKEW - timedelta(minutes=1):
         context["occurred_at"] = timezone.now().isoformat()
 
 
@@ -209,7 +222,9 @@ def seeded(transactional_db, django_user_model):
             ("CASE-1", "Hard case", "cases", "19.00"),
         ]
     ]
-    ProductRelation.objects.create(source=products[0], target=products[1], kind="complement")
+    ProductRelation.objects.create(
+        source=products[0], target=products[1], kind="complement", status=RelationStatus.APPROVED
+    )
     offer = make_offer(experiment=experiment, variant=experiment.variants.first())
     survey = make_survey(key="fuzz-survey")
     from feedback.services import survey_for_offer
