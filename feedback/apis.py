@@ -17,6 +17,7 @@ from config import fields
 from config.exceptions import ApplicationError
 from config.parsers import SafeJSONParser
 from config.schema import TRIMMED_WHITESPACE
+from config.serializers import ReusableSerializer
 from config.throttling import WindowRateThrottle
 from feedback import services
 from feedback.models import (
@@ -238,7 +239,7 @@ class ResponseSaveApi(PublicSurveyApiMixin, APIView):
 
     parser_classes = [SafeJSONParser, PlainTextJSONParser]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(ReusableSerializer):
         token = fields.CharField(trim_whitespace=False)
         answers = serializers.DictField(
             default=dict, help_text="{question_key: value}; null clears an answer."
@@ -260,7 +261,7 @@ class ResponseSaveApi(PublicSurveyApiMixin, APIView):
         operation_id="feedback_response_save",
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer.for_data(request.data)
         serializer.is_valid(raise_exception=True)
         display = display_for_token_or_403(serializer.validated_data["token"])
         response = services.response_save(

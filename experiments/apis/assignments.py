@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from config import fields
 from config.exceptions import NotFound
+from config.serializers import ReusableSerializer
 from experiments.apikeys import StorefrontApiMixin
 from experiments.models import Experiment
 from experiments.selectors import experiment_config
@@ -85,7 +86,7 @@ class CustomerIdField(fields.CharField):
 
 
 class AssignmentCreateApi(StorefrontApiMixin, APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(ReusableSerializer):
         customer_id = CustomerIdField()
         experiment = fields.SlugField(max_length=100)
         attributes = FlatAttributesField(required=False, default=dict)
@@ -110,7 +111,7 @@ class AssignmentCreateApi(StorefrontApiMixin, APIView):
         responses={200: OutputSerializer, 404: OpenApiResponse(description="Unknown experiment")},
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer.for_data(request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         key = data["experiment"]

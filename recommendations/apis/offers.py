@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import fields
+from config.serializers import ReusableSerializer
 from experiments.apikeys import StorefrontApiMixin
 from experiments.apis.assignments import CustomerIdField, FlatAttributesField
 from experiments.moments import Trigger
@@ -36,7 +37,7 @@ REASONS = ["frequency_capped", "no_recommendations", "outside_window", "not_elig
 
 class OfferCreateApi(StorefrontApiMixin, APIView):
     @extend_schema_serializer(component_name="OfferCreateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(ReusableSerializer):
         @extend_schema_serializer(component_name="OfferCreateContext")
         class ContextSerializer(serializers.Serializer):
             skus = serializers.ListField(child=_sku(), max_length=100, required=False, default=list)
@@ -100,7 +101,7 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
         },
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer.for_data(request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         result = offer_create(

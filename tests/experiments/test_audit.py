@@ -105,3 +105,23 @@ def test_audit_trail_is_visible_on_the_experiment_page(client, staff, staff_user
     assert "traffic_percent: 20.0 → 60.0" in page
     assert staff_user.username in page
     assert "create variant" in page.lower()
+
+
+def test_admin_sessions_get_the_audit_context_and_storefront_calls_skip_it(
+    client, staff_user, storefront, monkeypatch
+):
+    import auditlog.middleware
+
+    entered = []
+    real = auditlog.middleware.set_extra_data
+
+    def recording(context_data):
+        entered.append(context_data["actor"])
+        return real(context_data=context_data)
+
+    monkeypatch.setattr(auditlog.middleware, "set_extra_data", recording)
+    storefront.post("/api/v1/assignments", {"customer_id": "c-1", "experiment": "none"})
+    assert entered == []
+    client.force_login(staff_user)
+    assert client.get(adminforms.LIST_URL).status_code == 200
+    assert entered == [staff_user]

@@ -1,0 +1,21 @@
+"""Middleware of our own."""
+
+from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
+
+
+class AuditlogMiddleware(_AuditlogMiddleware):
+    """django-auditlog's middleware, for signed-in (admin session) requests only.
+
+    It names the admin user as the actor of the audit entries a request writes. To do that it
+    connects and disconnects a signal receiver on every request, which also empties Django's
+    receiver caches for every model signal — about 0.1 ms of an offer's 4 ms of CPU. The other
+    requests have no user to name: the storefront's (API key, survey token) change no audited
+    model, and the staff API's token is checked in the view, after this middleware, so its
+    services name their actor themselves (``experiments.services``, ``set_actor``).
+    """
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+        return super().__call__(request)
