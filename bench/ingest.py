@@ -1,8 +1,12 @@
 """Event ingestion throughput: POST /api/v1/events on gunicorn vs plain psycopg executemany.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/offerlab_bench .venv/bin/python bench/ingest.py
+    .venv/bin/python bench/ingest.py                      # a fresh database each run
+    .venv/bin/python bench/ingest.py --keep --events 150000   # append: measure a grown table
 
-Needs PostgreSQL (the database is migrated; rows are added to its event tables, never deleted).
+Needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres). Each run
+drops and creates its own database `offerlab_bench_ingest` and migrates it, so runs compare the
+same empty tables; with --keep it appends to the one the last run left (the events it adds are
+never deleted, so each run meets a larger table, as a real one grows).
 Starts gunicorn with production-style settings (DEBUG off) on a free loopback port, posts batches
 of realistic events (orders with 1–4 lines, offers shown and accepted) from several client
 threads, then inserts the same number of events and lines with plain psycopg `executemany`
@@ -40,6 +44,9 @@ SKUS = [(f"sku-{i:04d}", CATEGORIES[i % len(CATEGORIES)]) for i in range(400)]
 
 def _cpu_seconds(pids) -> float:
     return sum(support.cpu_seconds(pid) for pid in pids)
+
+
+DB_NAME = "offerlab_bench_ingest"
 
 
 def _server_env(database_url: str) -> dict:
@@ -280,11 +287,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
     parser.add_argument("--seed", type=int, help="default: random (event ids must be new)")
+    parser.add_argument(
+        "--keep", action="store_true", help=f"append to {DB_NAME} instead of recreating it"
+    )
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/ingest.py needs DATABASE_URL=postgres://… (a database it may write to)")
+    url = support.database_url(DB_NAME) if args.keep else support.recreate_database(DB_NAME)
     libpq_url = url.replace("postgres://", "postgresql://", 1)
 
     rng = random.Random(args.seed)
