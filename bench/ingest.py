@@ -38,15 +38,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import _support as support  # noqa: E402
 
+DB_NAME = "offerlab_bench_ingest"
 CATEGORIES = support.CATEGORIES
 SKUS = [(f"sku-{i:04d}", CATEGORIES[i % len(CATEGORIES)]) for i in range(400)]
 
 
 def _cpu_seconds(pids) -> float:
     return sum(support.cpu_seconds(pid) for pid in pids)
-
-
-DB_NAME = "offerlab_bench_ingest"
 
 
 def _server_env(database_url: str) -> dict:

@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 from rest_framework import serializers
 
 from config import fields
@@ -59,8 +60,7 @@ def test_same_results_as_a_fresh_instance():
         [],
     ]
     for body in bodies:
-        fresh = serializers.Serializer.__new__(_Body)
-        fresh.__init__(data=body)
+        fresh = _Body(data=body)
         reused = _Body.for_data(body)
         assert reused.is_valid() == fresh.is_valid(), body
         assert reused.errors == fresh.errors, body
@@ -72,12 +72,8 @@ def test_validated_data_needs_is_valid_on_each_use():
     serializer = _Body.for_data({"customer_id": "c-1"})
     assert serializer.is_valid()
     serializer = _Body.for_data({"customer_id": "c-2"})
-    try:
-        serializer.validated_data  # noqa: B018 — the previous use's result must be gone
-    except AssertionError:
-        pass
-    else:
-        raise AssertionError("validated_data of the previous use survived for_data()")
+    with pytest.raises(AssertionError):  # the previous use's result must be gone
+        serializer.validated_data  # noqa: B018
 
 
 def test_each_thread_has_its_own_instance():
