@@ -379,7 +379,9 @@ def customers_sql(pre_period_days: int, *, hash_range: HashRange | None = None) 
     twice (two offers, or a sku repeated in one): the recommended orders are grouped per
     event with MIN, so duplicates change nothing and are not removed (that hash cost more than
     the join it saved). The per-customer GROUP BY is on the assignment's primary key alone;
-    its other columns depend on it.
+    its other columns depend on it. An acceptance of another experiment's offer is left out
+    of ``facts`` by a hashed lookup of this experiment's offer ids in the events scan, which
+    costs less than joining every fact row with them.
     """
     d = _dialect()
     assignment = Assignment._meta.db_table
@@ -422,12 +424,13 @@ rec AS ({d.recommended_skus}
 facts AS (
     SELECT customer_id,
         CASE type WHEN 'offer_accepted' THEN 1 WHEN 'cart_abandoned' THEN 2 ELSE 3 END AS src,
-        occurred_at AS at, offer_id, CAST(amount AS DOUBLE PRECISION) AS amount
+        occurred_at AS at, CAST(amount AS DOUBLE PRECISION) AS amount
     FROM {event}
     WHERE type IN ('offer_accepted', 'cart_abandoned', 'order_placed')
       AND occurred_at <= %(end)s {part("customer_id")}
+      AND (type <> 'offer_accepted' OR offer_id IS NULL OR offer_id IN (SELECT offer_id FROM xo))
     UNION ALL
-    SELECT customer_id, 4 AS src, MIN(occurred_at) AS at, NULL, NULL
+    SELECT customer_id, 4 AS src, MIN(occurred_at) AS at, NULL
     FROM {item}
     WHERE type = 'order_placed' AND category <> '' AND occurred_at <= %(end)s
         {part("customer_id")}
@@ -435,7 +438,7 @@ facts AS (
     UNION ALL
     SELECT i.customer_id,
         CASE WHEN i.type = 'order_placed' THEN 5 ELSE 6 END AS src,
-        MIN(i.occurred_at) AS at, NULL, CAST(MIN(e.amount) AS DOUBLE PRECISION)
+        MIN(i.occurred_at) AS at, CAST(MIN(e.amount) AS DOUBLE PRECISION)
     FROM {item} i
     JOIN rec ON rec.customer_id = i.customer_id AND rec.sku = i.sku
     JOIN {event} e ON e.id = i.event_id
@@ -445,9 +448,7 @@ facts AS (
 ),
 per AS (
     SELECT a.id, a.variant_id, a.segment, a.assigned_at,
-        MAX(CASE WHEN {after("offer_accepted")}
-                  AND (f.offer_id IS NULL OR xo.offer_id IS NOT NULL) THEN 1 ELSE 0 END)
-            AS accepted,
+        MAX(CASE WHEN {after("offer_accepted")} THEN 1 ELSE 0 END) AS accepted,
         MAX(CASE WHEN {after("cart_abandoned")} THEN 1 ELSE 0 END) AS abandoned,
         MAX(CASE WHEN {after("category")} THEN 1 ELSE 0 END) AS expanded,
         MAX(CASE WHEN {after("rec_return")} THEN 1 ELSE 0 END) AS rec_returned,
@@ -460,7 +461,6 @@ per AS (
     FROM {assignment} a
     LEFT JOIN facts f ON f.customer_id = a.customer_id
         AND (f.src > 3 OR f.at >= {pre_start})
-    LEFT JOIN xo ON xo.offer_id = f.offer_id
     WHERE a.experiment_id = %(experiment)s AND a.assigned_at <= %(end)s {part("a.customer_id")}
     GROUP BY a.id
 ),
