@@ -135,7 +135,7 @@ def anon() -> APIClient:
 
 def _database_url_for_subprocess() -> str:
     db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         require_services("a real Celery worker needs PostgreSQL (set DATABASE_URL)")
     user = db.get("USER") or "postgres"
     host = db.get("HOST") or "127.0.0.1"
