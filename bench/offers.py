@@ -10,10 +10,12 @@ timing experiment on post_purchase (80 % traffic, targeted by country) and an ac
 sampled at 20 % (--survey-rate). Then starts gunicorn (DEBUG off, gthread) with a bench-only
 urlconf (bench/offers_urls.py) that adds `POST /bench/bare` — API-key auth,
 JSON in and out, nothing else — and drives both endpoints with the same number of keep-alive
-connections for the same time: offers for distinct customers (so every request takes the full
-path: assignment, exclusions, caps, offer row, survey) with 1–3 skus in the context, a recent
-`occurred_at` and customer attributes. Prints requests/s, p50/p99 latency and the throughput
-ratio, and the SQL queries per offer counted in-process with CaptureQueriesContext.
+connections for the same time, alternating in short rounds (--rounds) so that a change in the
+shared host's speed reaches both alike: offers for distinct customers (so every request takes
+the full path: assignment, exclusions, caps, offer row, survey) with 1–3 skus in the context, a
+recent `occurred_at` and customer attributes. Prints requests/s, p50/p99 latency, the
+throughput ratio per round and over all rounds, and the SQL queries per offer counted
+in-process with CaptureQueriesContext.
 
 With --profile N it starts no server: it serves N offers in-process through the whole stack
 (middleware, DRF, the service) on the same seeded database, one at a time, and prints the wall
@@ -260,16 +262,27 @@ def drive(
     ]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         parts = pool.map(_client_process, jobs)
-    latencies = sorted(x for part in parts for x in part["latencies"])
+    return _summary(
+        [{"seconds": seconds, "latencies": [x for part in parts for x in part["latencies"]]}]
+        + [{"statuses": part["statuses"], "reasons": part["reasons"]} for part in parts]
+    )
+
+
+def _summary(runs: list[dict]) -> dict:
+    """Requests/s, p50/p99 and status counts over one or more runs of the same endpoint."""
+    latencies = sorted(x for run in runs for x in run.get("latencies", ()))
+    seconds = sum(run.get("seconds", 0) for run in runs)
     statuses: dict[int, int] = {}
     reasons: dict[str, int] = {}
-    for part in parts:
-        for k, v in part["statuses"].items():
+    for run in runs:
+        for k, v in run.get("statuses", {}).items():
             statuses[k] = statuses.get(k, 0) + v
-        for k, v in part["reasons"].items():
+        for k, v in run.get("reasons", {}).items():
             reasons[k] = reasons.get(k, 0) + v
     n = len(latencies)
     return {
+        "seconds": seconds,
+        "latencies": latencies,
         "requests": n,
         "rps": n / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if n else float("nan"),
@@ -384,7 +397,10 @@ def profile(api_key: str, skus: list[str], samples: int, top: int = 30) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds per endpoint")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="saturated rounds per endpoint, alternating"
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
@@ -440,18 +456,26 @@ def main() -> None:
         common = {"connections": args.connections, "processes": args.client_processes}
         drive(port, "/bench/bare", api_key, skus, seconds=2, first_id=0, **common)  # warm-up
         drive(port, "/api/v1/offers", api_key, skus, seconds=2, first_id=100_000, **common)
-        bare = drive(
-            port, "/bench/bare", api_key, skus, seconds=args.duration, first_id=0, **common
-        )
-        offers = drive(
-            port,
-            "/api/v1/offers",
-            api_key,
-            skus,
-            seconds=args.duration,
-            first_id=200_000_000,
-            **common,
-        )
+        # The endpoints alternate in short rounds, so a change in the shared host's speed
+        # during the run reaches both alike; the ratio is over all rounds.
+        rounds: dict[str, list[dict]] = {"bare": [], "offers": []}
+        for r in range(args.rounds):
+            for name, path, first in (
+                ("bare", "/bench/bare", 0),
+                ("offers", "/api/v1/offers", 2),
+            )[:: 1 if r % 2 == 0 else -1]:
+                rounds[name].append(
+                    drive(
+                        port,
+                        path,
+                        api_key,
+                        skus,
+                        seconds=args.duration / args.rounds,
+                        first_id=first * 100_000_000 + r * 1_000_000,
+                        **common,
+                    )
+                )
+        bare, offers = _summary(rounds["bare"]), _summary(rounds["offers"])
         # Then both paced at a share of the offers' saturated rate: the p99 a storefront sees
         # at a load the server carries (the saturated p99 is the queue of 16 connections).
         rate = args.paced * offers["rps"]
@@ -482,6 +506,10 @@ def main() -> None:
             f"{name:<22}{r['rps']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}  "
             f"{r['statuses']} {r['reasons'] or ''}"
         )
+    per_round = ", ".join(
+        f"{o['rps'] / b['rps']:.2f}" for b, o in zip(rounds["bare"], rounds["offers"], strict=True)
+    )
+    print(f"ratio per round ({args.rounds} × {args.duration / args.rounds:g} s each): {per_round}")
     print(
         f"throughput ratio offers / bare: {offers['rps'] / bare['rps']:.2f}× "
         f"(target ≥ 0.30×); offers p99, saturated: {offers['p99_ms']:.1f} ms (target < 40 ms)"
