@@ -311,6 +311,10 @@ def fault_postgres_restart(b: Bench) -> None:
     _, timeline = b.collect(traffic)
     during = Counter(s for t, _, s in timeline if down_at - 1 <= t <= up_at + 1)
     after = Counter(s for t, _, s in timeline if t > up_at + 3)
+    # A survey answer posted a second time (one in ten, on purpose) is a 409 with the database up.
+    after_ok = all(
+        200 <= s < 300 or (e, s) == ("survey_answer", 409) for t, e, s in timeline if t > up_at + 3
+    )
     codes_5xx = {s for s in during if s >= 500}
     check(
         "b1 while PostgreSQL restarts, failures are 503 (never 500)",
@@ -319,7 +323,7 @@ def fault_postgres_restart(b: Bench) -> None:
     )
     check(
         "b2 requests succeed again once it is back",
-        after and all(200 <= s < 300 for s in after),
+        bool(after) and after_ok,
         f"statuses from 3 s after: {dict(after)}",
     )
     final = b.wait_run(run_id, {"succeeded", "failed"}, 120)
