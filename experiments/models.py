@@ -225,7 +225,10 @@ class Variant(models.Model):
 class Assignment(models.Model):
     """(experiment, customer) -> variant. Written once, never changed (sticky)."""
 
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    # No index of its own: assignment_unique_customer (experiment, customer_id) serves it.
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="assignments")
     customer_id = models.CharField(max_length=255)
     segment = models.CharField(max_length=100, blank=True, default="")

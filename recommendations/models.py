@@ -114,8 +114,14 @@ class Offer(models.Model):
     trigger = models.CharField(max_length=32, choices=Trigger.choices)
     occurred_at = models.DateTimeField(help_text="When the cross-sell moment happened.")
     context = models.JSONField(default=dict, blank=True)
+    # No index of its own: offer_experiment_idx (experiment, variant) serves it.
     experiment = models.ForeignKey(
-        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="offers"
+        Experiment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="offers",
+        db_index=False,
     )
     variant = models.ForeignKey(
         Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="offers"
@@ -131,6 +137,7 @@ class Offer(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_constraint=False,
+        db_index=False,  # a plain index below: the key is never matched with LIKE
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -139,6 +146,7 @@ class Offer(models.Model):
         indexes = [
             models.Index(fields=["customer_id", "created_at"], name="offer_customer_time_idx"),
             models.Index(fields=["experiment", "variant"], name="offer_experiment_idx"),
+            models.Index(fields=["api_key"], name="offer_api_key_idx"),
         ]
 
     def __str__(self) -> str:
@@ -153,9 +161,15 @@ class CustomerCap(models.Model):
     customer are serialised and each sees every offer committed before it.
     """
 
-    customer_id = models.CharField(max_length=255, unique=True)
+    customer_id = models.CharField(max_length=255)
     served = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField()
+
+    class Meta:
+        # A constraint, not unique=True, which on PostgreSQL adds a LIKE index nothing uses.
+        constraints = [
+            models.UniqueConstraint(fields=["customer_id"], name="customercap_unique_customer")
+        ]
 
     def __str__(self) -> str:
         return f"caps of {self.customer_id}"
