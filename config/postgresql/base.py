@@ -5,8 +5,8 @@ on a persistent connection, and the stock answer is a ``SELECT 1``: one more rou
 request, as long as the request's own statements. Here an idle connection on which the server
 has sent nothing is taken as usable after a zero-timeout ``select()`` on its socket. A server
 that ends a session — a restart, ``pg_terminate_backend``, a crash — sends its error and closes
-the socket, so the socket turns readable; only then, or outside an idle transaction state, is
-the real ``SELECT 1`` asked. What neither check can see (a peer gone without a word) the first
+the socket, so the socket turns readable; only then, or while a transaction is open, is the
+real ``SELECT 1`` asked. What neither check can see (a peer gone without a word) the first
 query finds, as before; its error ends the request with a 503 and the connection is replaced.
 """
 
