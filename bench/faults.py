@@ -310,11 +310,10 @@ def fault_postgres_restart(b: Bench) -> None:
     lock.release()
     _, timeline = b.collect(traffic)
     during = Counter(s for t, _, s in timeline if down_at - 1 <= t <= up_at + 1)
-    after = Counter(s for t, _, s in timeline if t > up_at + 3)
+    after_rows = [(e, s) for t, e, s in timeline if t > up_at + 3]
+    after = Counter(s for _, s in after_rows)
     # A survey answer posted a second time (one in ten, on purpose) is a 409 with the database up.
-    after_ok = all(
-        200 <= s < 300 or (e, s) == ("survey_answer", 409) for t, e, s in timeline if t > up_at + 3
-    )
+    after_ok = all(200 <= s < 300 or (e, s) == ("survey_answer", 409) for e, s in after_rows)
     codes_5xx = {s for s in during if s >= 500}
     check(
         "b1 while PostgreSQL restarts, failures are 503 (never 500)",

@@ -7,23 +7,38 @@ import psycopg
 import pytest
 from django.db import connection
 
+from tests.conftest import require_services
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def postgres():
     if connection.vendor != "postgresql":
-        pytest.skip("the PostgreSQL backend's health check needs PostgreSQL")
+        require_services("the PostgreSQL backend's health check needs PostgreSQL")
     connection.ensure_connection()
     return connection
+
+
+def _other(conn) -> psycopg.Connection:
+    """A second session on the same database, beside the Django connection under test."""
+    return psycopg.connect(**conn.get_connection_params(), autocommit=True)
 
 
 def _last_statement(conn) -> str:
     """The last statement the server ran for this Django connection's session."""
     pid = conn.connection.info.backend_pid
-    with psycopg.connect(**conn.get_connection_params(), autocommit=True) as other:
+    with _other(conn) as other:
         row = other.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
         return row.fetchone()[0]
+
+
+def _terminate(conn) -> int:
+    """End the Django connection's session from the server side; returns its backend pid."""
+    pid = conn.connection.info.backend_pid
+    with _other(conn) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
+    return pid
 
 
 def test_a_quiet_idle_connection_is_usable_without_a_query(postgres):
@@ -35,9 +50,7 @@ def test_a_quiet_idle_connection_is_usable_without_a_query(postgres):
 
 
 def test_a_session_the_server_terminated_is_not_usable(postgres):
-    pid = postgres.connection.info.backend_pid
-    with psycopg.connect(**postgres.get_connection_params(), autocommit=True) as other:
-        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
+    _terminate(postgres)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and postgres.is_usable():
         time.sleep(0.05)  # the FATAL message and the close arrive asynchronously
@@ -47,9 +60,7 @@ def test_a_session_the_server_terminated_is_not_usable(postgres):
 
 def test_a_request_after_the_server_ended_the_session_gets_a_new_connection(postgres, client):
     """Django's per-request health check closes the dead connection; the request succeeds."""
-    pid = postgres.connection.info.backend_pid
-    with psycopg.connect(**postgres.get_connection_params(), autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    pid = _terminate(postgres)
     time.sleep(0.2)
     postgres.health_check_done = False  # as at the start of a new request
     response = client.get("/healthz")
