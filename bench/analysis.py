@@ -13,7 +13,9 @@ for every third customer with `generate_series`, runs ANALYZE, then times
   full:  analysis_run(...) — metrics SQL, every statistic, segments, weeks, daily chart,
          readiness, the AnalysisRun row (what the Celery worker does)
 
-the floor twice (the faster counts: warm cache), then the analysis once. The child's peak RSS
+the floor once to warm the cache, then --rounds rounds (default 3) of the floor followed by the
+analysis; each round's ratio compares two timings a few seconds apart, so a change in the
+shared host's speed reaches both alike, and the median round is the figure. The child's peak RSS
 (getrusage ru_maxrss) is the worker's memory for that size. The machine is shared and has
 2 cores: compare the ratio and the RSS, not the seconds.
 """
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -171,7 +174,7 @@ def _full(experiment_id: int) -> tuple[float, float, str]:
     return total, time.perf_counter() - started, run.status
 
 
-def child(n: int, reuse: bool = False) -> dict:
+def child(n: int, reuse: bool = False, rounds: int = 3) -> dict:
     from bench._support import database_url, recreate_database
 
     url = database_url(DB_NAME) if reuse else recreate_database(DB_NAME)
@@ -199,17 +202,22 @@ def child(n: int, reuse: bool = False) -> dict:
         experiment_id = _generate(n)
     generated = time.perf_counter() - started
     rss_before = _rss_mb()
-    floors = [_floor(experiment_id) for _ in range(2)]
-    fulls = [_full(experiment_id)]  # once: at 1M a run takes minutes on the shared machine
-    best = min(fulls)
+    _floor(experiment_id)  # warm the cache
+    pairs = []
+    for _ in range(rounds):
+        floor = _floor(experiment_id)
+        pairs.append((_full(experiment_id), floor))
+    ratios = sorted(full[0] / floor for full, floor in pairs)
+    (full, floor) = sorted(pairs, key=lambda p: p[0][0] / p[1])[len(pairs) // 2]
     return {
         "customers": n,
         "events": 3 * n,
         "generate_s": generated,
-        "floor_s": min(floors),
-        "full_s": best[0],
-        "metrics_sql_s": min(f[1] for f in fulls),
-        "ratio": best[0] / min(floors),
+        "floor_s": floor,
+        "full_s": full[0],
+        "metrics_sql_s": full[1],
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
         "rss_before_mb": rss_before,
         "peak_rss_mb": _rss_mb(),
     }
@@ -223,15 +231,24 @@ def main() -> None:
         action="store_true",
         help="keep the bench database when it already holds the last size (one size only)",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="floor + analysis pairs (median)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, reuse=args.reuse)))
+        print(json.dumps(child(args.child, reuse=args.reuse, rounds=max(args.rounds, 1))))
         return
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), *(["--reuse"] if args.reuse else [])],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(n),
+                "--rounds",
+                str(args.rounds),
+                *(["--reuse"] if args.reuse else []),
+            ],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -244,7 +261,9 @@ def main() -> None:
         print(
             f"{r['customers']:>9,} customers {r['events']:>9,} events | floor {r['floor_s']:6.2f} s"
             f" | full analysis {r['full_s']:6.2f} s (metrics SQL {r['metrics_sql_s']:6.2f} s)"
-            f" | ratio {r['ratio']:4.2f}× (target ≤ 4×) | peak RSS {r['peak_rss_mb']:5.0f} MB"
+            f" | ratio {r['ratio']:4.2f}× (median of {len(r['ratios'])} rounds:"
+            f" {', '.join(f'{x:.2f}' for x in r['ratios'])}; target ≤ 4×)"
+            f" | peak RSS {r['peak_rss_mb']:5.0f} MB"
             f" (before analysis {r['rss_before_mb']:4.0f} MB; target < 300 MB)"
             f" | data generated in {r['generate_s']:.0f} s",
             flush=True,

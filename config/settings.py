@@ -265,7 +265,7 @@ OFFERLAB_MIN_SURVEY_ANSWERS = env.int("OFFERLAB_MIN_SURVEY_ANSWERS", default=20)
 OFFERLAB_SRM_THRESHOLD = env.float("OFFERLAB_SRM_THRESHOLD", default=0.001)
 OFFERLAB_CUPED_PRE_PERIOD_DAYS = env.int("OFFERLAB_CUPED_PRE_PERIOD_DAYS", default=14)
 # PostgreSQL work_mem for the analysis statement (per-customer aggregates stay in memory).
-OFFERLAB_ANALYSIS_WORK_MEM = env.str("OFFERLAB_ANALYSIS_WORK_MEM", default="64MB")
+OFFERLAB_ANALYSIS_WORK_MEM = env.str("OFFERLAB_ANALYSIS_WORK_MEM", default="128MB")
 # PostgreSQL: the per-customer statement runs in this many parts at once (one connection and
 # backend each, one shared snapshot); 1 runs it as one statement.
 OFFERLAB_ANALYSIS_PARALLEL = env.int("OFFERLAB_ANALYSIS_PARALLEL", default=2)
