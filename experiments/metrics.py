@@ -178,18 +178,17 @@ def _cell_stats(cell: list[float]) -> dict[str, Stats]:
 
 
 def _survival_stats(groups: Iterable[dict[tuple[float, int], int]]) -> TimeToEventStats:
-    events: dict[float, int] = defaultdict(int)
-    censored: dict[float, int] = defaultdict(int)
+    events: dict[float, int] = {}
+    censored: dict[float, int] = {}
     for group in groups:
         for (hours, ordered), count in group.items():
-            (events if ordered else censored)[hours] += count
-            events.setdefault(hours, 0)
-            censored.setdefault(hours, 0)
-    times = sorted(events)
+            side = events if ordered else censored
+            side[hours] = side.get(hours, 0) + count
+    times = sorted(events.keys() | censored.keys())
     return TimeToEventStats(
         times=tuple(times),
-        events=tuple(events[t] for t in times),
-        censored=tuple(censored[t] for t in times),
+        events=tuple(events.get(t, 0) for t in times),
+        censored=tuple(censored.get(t, 0) for t in times),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 from typing import NamedTuple
 
 from scipy import stats
@@ -22,6 +23,12 @@ class LogRankResult(NamedTuple):
 
 def _merged(stats_: TimeToEventStats) -> dict[float, list[int]]:
     """time → [events, censored], adding up repeated times."""
+    times = stats_.times
+    if all(a < b for a, b in pairwise(times)):  # already one entry per time
+        return {
+            float(t): [int(e), int(c)]
+            for t, e, c in zip(times, stats_.events, stats_.censored, strict=True)
+        }
     table: dict[float, list[int]] = defaultdict(lambda: [0, 0])
     for time, events, censored in zip(stats_.times, stats_.events, stats_.censored, strict=True):
         table[float(time)][0] += int(events)
