@@ -391,6 +391,10 @@ def profile(api_key: str, skus: list[str], samples: int, top: int = 30) -> None:
         f"COMMIT {waits['commit'] / 2 * ms:.2f} ms); the rest {(wall - db) * ms:.2f} ms"
     )
     stats = pstats.Stats(profiler)
+    if os.environ.get("BENCH_CALLERS"):
+        stats.print_callers(os.environ["BENCH_CALLERS"])
+    if os.environ.get("BENCH_CALLEES"):
+        stats.print_callees(os.environ["BENCH_CALLEES"])
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
 

@@ -11,6 +11,7 @@ One request, in order:
    no cap use and no exposure behind.
 """
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -238,6 +239,48 @@ def caps_record(*, customer_id: str, channel: str, now: datetime) -> CapCheck:
     return _caps_decide(ledger, channel)
 
 
+_OFFER_COLUMNS = (
+    "offer_id",
+    "customer_id",
+    "trigger",
+    "occurred_at",
+    "context",
+    "experiment",
+    "variant",
+    "channel",
+    "send_at",
+    "message",
+    "products",
+    "api_key",
+    "created_at",
+)
+
+
+@functools.cache
+def _offer_insert_plan() -> tuple[str, tuple]:
+    fields = tuple(Offer._meta.get_field(name) for name in _OFFER_COLUMNS)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = ", ".join("%s" for _ in fields)
+    return f"INSERT INTO {Offer._meta.db_table} ({columns}) VALUES ({values}) RETURNING id", fields
+
+
+def _offer_insert(offer: Offer) -> None:
+    """Insert `offer` (every column set, `created_at` included) in one statement.
+
+    What `Offer.objects.create` sends, without the ORM's per-call compilation of the INSERT
+    (about 0.3 ms of the offer's CPU): each value still goes through its field's
+    `get_db_prep_save`, so JSON, UUIDs and datetimes are adapted exactly as the ORM adapts them.
+    No signal is connected to Offer; the instance is marked saved.
+    """
+    sql, fields = _offer_insert_plan()
+    params = [f.get_db_prep_save(getattr(offer, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        offer.pk = cursor.fetchone()[0]
+    offer._state.adding = False
+    offer._state.db = connection.alias
+
+
 def _check_window(trigger: str, occurred_at: datetime, now: datetime, hours) -> None:
     if hours is not None and now - occurred_at > timedelta(hours=float(hours)):
         raise _NoOffer(Reason.OUTSIDE_WINDOW)
@@ -388,7 +431,7 @@ def _serve(
     if not products:
         raise _NoOffer(Reason.NO_RECOMMENDATIONS)
     stored_context = {k: v for k, v in context.items() if k != "occurred_at" and v is not None}
-    offer = Offer.objects.create(
+    offer = Offer(
         customer_id=customer_id,
         trigger=trigger,
         occurred_at=occurred_at,
@@ -400,7 +443,9 @@ def _serve(
         message=render_message(variant.message if variant else {}, [p.name for p in products]),
         products=[p.as_dict() for p in products],
         api_key_id=api_key_id,
+        created_at=timezone.now(),
     )
+    _offer_insert(offer)
     # The offer is new and the cap statement took the customer's survey lock on PostgreSQL.
     survey = survey_for_offer(offer=offer, new_offer=True, customer_locked=True)
     return OfferResult(

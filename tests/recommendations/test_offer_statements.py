@@ -118,3 +118,36 @@ def test_the_ledger_names_the_stored_variants_channel_when_it_is_not_the_one_cho
     assert served.endswith(f":{stored.channel};") and served.count(";") == 2
     again, _ = serve(storefront, customer)
     assert again.json()["reason"] == "frequency_capped"  # the stored channel's day is used now
+
+
+def test_the_offer_insert_names_every_column_of_the_offer_table():
+    from recommendations.models import Offer
+    from recommendations.offers import _OFFER_COLUMNS
+
+    columns = {Offer._meta.get_field(name).column for name in _OFFER_COLUMNS}
+    assert columns | {"id"} == {f.column for f in Offer._meta.concrete_fields}
+
+
+def test_the_offer_row_reads_back_as_served(storefront, shop):
+    from recommendations.models import Offer
+
+    experiment = running_experiment("exp")
+    before = timezone.now()
+    response, _ = serve(storefront, "c-row", country="DE")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    offer = Offer.objects.get(offer_id=body["offer_id"])  # a fresh read of the stored row
+    assert offer.customer_id == "c-row"
+    assert offer.trigger == "post_purchase"
+    assert offer.experiment_id == experiment.id
+    assert offer.variant.key == body["variant"]
+    assert offer.channel == body["channel"]
+    assert offer.send_at.isoformat().replace("+00:00", "Z") == body["send_at"].replace(
+        "+00:00", "Z"
+    )
+    assert offer.message == body["message"]
+    assert offer.products == body["products"]
+    assert offer.context == {"skus": ["tent"]}
+    assert offer.api_key_id is not None
+    assert before <= offer.created_at <= timezone.now()
+    assert before <= offer.occurred_at <= offer.created_at
