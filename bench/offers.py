@@ -20,7 +20,8 @@ in-process with CaptureQueriesContext.
 With --profile N it starts no server: it serves N offers in-process through the whole stack
 (middleware, DRF, the service) on the same seeded database, one at a time, and prints the wall
 time per offer split into database waits (statements and COMMIT, timed around each call) and
-the rest (Python CPU), then cProfile's top functions.
+the rest (Python CPU), then cProfile's top functions; BENCH_CALLERS=REGEX or BENCH_CALLEES=REGEX
+also print who calls, or what is called by, the functions matching REGEX.
 
 Run by hand, not in CI. The machine is shared (other engineers run tests), and the load
 generator shares its CPUs with the server: compare the ratio, measured in the same run.
