@@ -233,7 +233,8 @@ class Assignment(models.Model):
     customer_id = models.CharField(max_length=255)
     segment = models.CharField(max_length=100, blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True)
-    assigned_at = models.DateTimeField(db_index=True)
+    # Indexed with the experiment: the analysis starts from an experiment's first assignment.
+    assigned_at = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -241,7 +242,12 @@ class Assignment(models.Model):
                 fields=["experiment", "customer_id"], name="assignment_unique_customer"
             )
         ]
-        indexes = [models.Index(fields=["customer_id"], name="assignment_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer_id"], name="assignment_customer_idx"),
+            models.Index(
+                fields=["experiment", "assigned_at"], name="assignment_experiment_time_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id} → {self.variant}"

@@ -137,3 +137,25 @@ def test_no_data_gives_empty_statistics_not_errors():
     data = collect_metrics(experiment=exp, window_start=T0, window_end=END)
     by = metric_stats(data, Selection())
     assert all(s.n == 0 for metric in by.values() for s in metric.values())
+
+
+def test_facts_count_from_the_first_assignment_even_before_the_start():
+    """The statement leaves out facts older than the first assignment (orders: its pre-period)
+    before joining; an assignment before `started_at` still gets its outcomes and covariate."""
+    exp = running_experiment("m-bounds", started_at=T0 + days(3))
+    assign(exp, "control", "b1", T0)  # the first assignment, before the start
+    assign(exp, "control", "b2", T0 + days(4))
+    event("order_placed", "b1", T0 - days(13.9), amount=7, items=[("rake", "garden")])
+    event("order_placed", "b1", T0 - days(14.1), amount=1000)  # outside the pre-period
+    event("offer_accepted", "b1", T0 + hours(1))
+    event("order_placed", "b1", T0 + hours(2), amount=11, items=[("hoe", "garden")])
+    event("offer_accepted", "b2", T0 + days(3))  # before b2's own assignment
+    event("order_placed", "b2", T0 + days(5), amount=5, items=[("pen", "office")])
+    data = collect_metrics(experiment=exp, window_start=T0 + days(3), window_end=END)
+    by = metric_stats(data, Selection())
+    c = _ids(exp)["control"]
+    assert by["acceptance_rate"][c].successes == 1  # b1 only
+    assert by["category_expansion_rate"][c].successes == 1  # b2's office; garden was b1's
+    revenue = by["revenue_per_customer"][c]
+    assert (revenue.sum, revenue.covariate.sum_x, revenue.covariate.sum_xy) == (16.0, 7.0, 77.0)
+    assert _table(by["time_to_secondary_purchase"][c]) == {2.0: (1, 0), 24.0: (1, 0)}
