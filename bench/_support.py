@@ -50,6 +50,37 @@ def recreate_database(name: str) -> str:
     return database_url(name)
 
 
+def checkpoint() -> str | None:
+    """Write every dirty buffer out now (``CHECKPOINT``), before a timing starts.
+
+    Loading a bench's data (or an earlier bench's) leaves PostgreSQL a checkpoint to do, which it
+    spreads over minutes (``checkpoint_completion_target``), its writes and fsyncs sharing the
+    disk with every COMMIT being timed. Returns why not, when it could not (it needs superuser
+    or the pg_checkpoint role); the timing goes ahead either way.
+    """
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:
+        return str(exc).strip()
+    return None
+
+
+def checkpoints() -> int | None:
+    """Checkpoints the server has started so far (timed and requested), None if unreadable."""
+    queries = (
+        "SELECT num_timed + num_requested FROM pg_stat_checkpointer",  # PostgreSQL 17+
+        "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
+    )
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        for query in queries:
+            try:
+                return conn.execute(query).fetchone()[0]
+            except psycopg.Error:
+                continue
+    return None
+
+
 def server_env(
     *, database: str, broker: str, cache: str | None = None, extra: dict | None = None
 ) -> dict:

@@ -7,7 +7,8 @@ Needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postg
 runs in a fresh child process on a freshly created database `offerlab_bench_analysis`: the
 child migrates it, generates N assigned customers (3 segments, 28 days, two variants) and 3·N
 outcome events (orders with one line, offers shown and accepted, abandoned carts) plus one offer
-for every third customer with `generate_series`, runs VACUUM ANALYZE, then times
+for every third customer with `generate_series`, runs VACUUM ANALYZE and a CHECKPOINT (so that
+no checkpoint of the load's writes is spread over the timing), then times
 
   floor: SELECT variant_id, count(*), sum(amount) FROM assignments JOIN events … GROUP BY variant
   full:  analysis_run(...) — metrics SQL, every statistic, segments, weeks, daily chart,
@@ -177,7 +178,7 @@ def _full(experiment_id: int) -> tuple[float, float, str]:
 
 
 def child(n: int, reuse: bool = False, rounds: int = 3) -> dict:
-    from bench._support import database_url, recreate_database
+    from bench._support import checkpoint, checkpoints, database_url, recreate_database
 
     url = database_url(DB_NAME) if reuse else recreate_database(DB_NAME)
     os.environ.update(
@@ -203,12 +204,16 @@ def child(n: int, reuse: bool = False, rounds: int = 3) -> dict:
     else:
         experiment_id = _generate(n)
     generated = time.perf_counter() - started
+    # The load's writes flushed now, not by a checkpoint spread over the timing.
+    checkpoint_problem = checkpoint()
+    checkpoints_before = checkpoints()
     rss_before = _rss_mb()
     _floor(experiment_id)  # warm the cache
     pairs = []
     for _ in range(rounds):
         floor = _floor(experiment_id)
         pairs.append((_full(experiment_id), floor))
+    checkpoints_after = checkpoints()
     ratios = sorted(full[0] / floor for full, floor in pairs)
     (full, floor) = sorted(pairs, key=lambda p: p[0][0] / p[1])[len(pairs) // 2]
     return {
@@ -222,6 +227,12 @@ def child(n: int, reuse: bool = False, rounds: int = 3) -> dict:
         "ratios": ratios,
         "rss_before_mb": rss_before,
         "peak_rss_mb": _rss_mb(),
+        "checkpoint_problem": checkpoint_problem,
+        "checkpoints_during": (
+            None
+            if checkpoints_before is None or checkpoints_after is None
+            else checkpoints_after - checkpoints_before
+        ),
     }
 
 
@@ -267,7 +278,13 @@ def main() -> None:
             f" {', '.join(f'{x:.2f}' for x in r['ratios'])}; target ≤ 4×)"
             f" | peak RSS {r['peak_rss_mb']:5.0f} MB"
             f" (before analysis {r['rss_before_mb']:4.0f} MB; target < 300 MB)"
-            f" | data generated in {r['generate_s']:.0f} s",
+            f" | data generated in {r['generate_s']:.0f} s"
+            + (
+                ""
+                if r["checkpoints_during"] is None
+                else f" | PostgreSQL checkpoints during the timing: {r['checkpoints_during']}"
+            )
+            + (f" | no CHECKPOINT: {r['checkpoint_problem']}" if r["checkpoint_problem"] else ""),
             flush=True,
         )
     print("(shared 2-core machine: compare the ratio and RSS, not the seconds)")

@@ -14,8 +14,12 @@ connections for the same time, alternating in short rounds (--rounds) so that a 
 shared host's speed reaches both alike: offers for distinct customers (so every request takes
 the full path: assignment, exclusions, caps, offer row, survey) with 1–3 skus in the context, a
 recent `occurred_at` and customer attributes. Prints requests/s, p50/p99 latency, the
-throughput ratio per round and over all rounds, and the SQL queries per offer counted
-in-process with CaptureQueriesContext.
+throughput ratio per round and over all rounds, the CPU per request of gunicorn, of the
+database's PostgreSQL backends and of the load generator (from /proc, which depends far less on
+the host's load than wall time), how the gunicorn workers shared the CPU in each round, and the
+SQL queries per offer counted in-process with CaptureQueriesContext. The seed's writes are
+flushed by a CHECKPOINT before the timing, and the checkpoints during it are counted: one
+spreads its writes and fsyncs over minutes, beside the COMMITs being timed.
 
 With --profile N it starts no server: it serves N offers in-process through the whole stack
 (middleware, DRF, the service) on the same seeded database, one at a time, and prints the wall
@@ -241,19 +245,68 @@ def _client_process(args) -> dict:
             for k, v in local_reasons.items():
                 reasons[k] = reasons.get(k, 0) + v
 
+    cpu0 = time.process_time()
     pool = [threading.Thread(target=run, args=(seed * 1000 + t,)) for t in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
-    return {"latencies": latencies, "statuses": statuses, "reasons": reasons}
+    return {
+        "latencies": latencies,
+        "statuses": statuses,
+        "reasons": reasons,
+        "client_cpu": time.process_time() - cpu0,
+    }
+
+
+class CpuMeter:
+    """CPU seconds spent by the server (gunicorn master and workers) and by this database's
+    PostgreSQL backends, read from /proc around each run of `drive`."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.database_url = support.database_url(DB_NAME)
+
+    def read(self) -> dict:
+        backends = support.database_backends(self.database_url, DB_NAME)
+        return {
+            "server": {p: support.cpu_seconds(p) for p in support.process_tree(self.server_pid)},
+            "database": {pid: support.cpu_seconds(pid) for pid in backends},
+        }
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> dict:
+        # A backend that connected during the run counts from zero (its start-up is part of it).
+        def deltas(kind: str) -> dict[int, float]:
+            return {pid: t - before[kind].get(pid, 0.0) for pid, t in after[kind].items()}
+
+        server = deltas("server")
+        workers = sorted((t for pid, t in server.items() if pid != min(server)), reverse=True)
+        return {
+            "server_cpu": sum(server.values()),
+            "database_cpu": sum(deltas("database").values()),
+            # How the gunicorn workers shared the work: keep-alive connections stay with the
+            # worker that accepted them, and the split can be far from even.
+            "worker_split": [t / (sum(workers) or 1) for t in workers],
+        }
 
 
 def drive(
-    port, path, api_key, skus, *, connections, processes, seconds, first_id, rate=None
+    port,
+    path,
+    api_key,
+    skus,
+    *,
+    connections,
+    processes,
+    seconds,
+    first_id,
+    rate=None,
+    meter: CpuMeter | None = None,
 ) -> dict:
     """`connections` keep-alive connections for `seconds`; with `rate` (requests/s over all
-    connections) each is paced at rate/connections."""
+    connections) each is paced at rate/connections. With `meter`, also the CPU seconds the
+    server, its database backends and the load generator spent meanwhile."""
     threads = connections // processes
     deadline = time.monotonic() + seconds
     interval = connections / rate if rate else None
@@ -261,11 +314,15 @@ def drive(
         (port, path, api_key, skus, first_id + p * 10_000_000, threads, deadline, p + 1, interval)
         for p in range(processes)
     ]
+    before = meter.read() if meter else None
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         parts = pool.map(_client_process, jobs)
+    cpu = CpuMeter.spent(before, meter.read()) if meter else {}
+    cpu["client_cpu"] = sum(part["client_cpu"] for part in parts)
     return _summary(
         [{"seconds": seconds, "latencies": [x for part in parts for x in part["latencies"]]}]
         + [{"statuses": part["statuses"], "reasons": part["reasons"]} for part in parts]
+        + [cpu]
     )
 
 
@@ -281,7 +338,13 @@ def _summary(runs: list[dict]) -> dict:
         for k, v in run.get("reasons", {}).items():
             reasons[k] = reasons.get(k, 0) + v
     n = len(latencies)
+    cpu = {
+        kind: sum(run.get(kind, 0.0) for run in runs)
+        for kind in ("server_cpu", "database_cpu", "client_cpu")
+    }
     return {
+        **cpu,
+        "worker_split": next((run["worker_split"] for run in runs if "worker_split" in run), []),
         "seconds": seconds,
         "latencies": latencies,
         "requests": n,
@@ -291,6 +354,14 @@ def _summary(runs: list[dict]) -> dict:
         "statuses": statuses,
         "reasons": reasons,
     }
+
+
+def _cpu_line(r: dict) -> str:
+    per = {k: 1000 * r[k] / r["requests"] for k in ("server_cpu", "database_cpu", "client_cpu")}
+    return (
+        f"{sum(per.values()):>6.2f} ms = {per['server_cpu']:.2f} + {per['database_cpu']:.2f}"
+        f" + {per['client_cpu']:.2f}"
+    )
 
 
 def count_queries(api_key: str, skus: list[str], samples: int = 100) -> dict:
@@ -450,6 +521,9 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()  # no connection may cross the fork into the load generator
+    if problem := support.checkpoint():  # the seed's writes flushed before the timing
+        print(f"no CHECKPOINT before the timing: {problem}")
+    checkpoints_before = support.checkpoints()
 
     server, port = support.start_gunicorn(
         {**env, "DJANGO_SETTINGS_MODULE": "offers_settings", "PYTHONPATH": str(BENCH)},
@@ -459,6 +533,7 @@ def main() -> None:
     )
     try:
         common = {"connections": args.connections, "processes": args.client_processes}
+        meter = CpuMeter(server.pid)
         drive(port, "/bench/bare", api_key, skus, seconds=2, first_id=0, **common)  # warm-up
         drive(port, "/api/v1/offers", api_key, skus, seconds=2, first_id=100_000, **common)
         # The endpoints alternate in short rounds, so a change in the shared host's speed
@@ -477,6 +552,7 @@ def main() -> None:
                         skus,
                         seconds=args.duration / args.rounds,
                         first_id=first * 100_000_000 + r * 1_000_000,
+                        meter=meter,
                         **common,
                     )
                 )
@@ -495,10 +571,12 @@ def main() -> None:
                     seconds=args.duration,
                     first_id=first * 100_000_000 + 50_000_000,
                     rate=rate,
+                    meter=meter,
                     **common,
                 )
     finally:
         server.stop()
+    checkpoints_after = support.checkpoints()
 
     queries = count_queries(api_key, skus)
     print(
@@ -515,10 +593,18 @@ def main() -> None:
         f"{o['rps'] / b['rps']:.2f}" for b, o in zip(rounds["bare"], rounds["offers"], strict=True)
     )
     print(f"ratio per round ({args.rounds} × {args.duration / args.rounds:g} s each): {per_round}")
+    for name in ("bare", "offers"):
+        splits = " · ".join(
+            "/".join(f"{share:.0%}" for share in r["worker_split"]) for r in rounds[name]
+        )
+        print(f"  gunicorn workers' share of the CPU per round, {name}: {splits}")
     print(
         f"throughput ratio offers / bare: {offers['rps'] / bare['rps']:.2f}× "
         f"(target ≥ 0.30×); offers p99, saturated: {offers['p99_ms']:.1f} ms (target < 40 ms)"
     )
+    print("CPU per request, saturated (ms: gunicorn + PostgreSQL backends + load generator):")
+    for name, r in (("bare DRF endpoint", bare), ("POST /api/v1/offers", offers)):
+        print(f"{name:<22}{_cpu_line(r)}")
     if paced:
         print(
             f"\npaced: {rate:.0f} req/s offered over the same {args.connections} connections "
@@ -534,6 +620,14 @@ def main() -> None:
                 f"{r['statuses']} {r['reasons'] or ''}"
             )
         print(f"offers p99, paced: {paced['offers']['p99_ms']:.1f} ms (target < 40 ms)")
+        print("CPU per request, paced:")
+        for name, key in (("bare DRF endpoint", "bare"), ("POST /api/v1/offers", "offers")):
+            print(f"{name:<22}{_cpu_line(paced[key])}")
+    if checkpoints_before is not None and checkpoints_after is not None:
+        print(
+            f"PostgreSQL checkpoints during the timing: {checkpoints_after - checkpoints_before}"
+            " (each shares the disk with the COMMITs timed)"
+        )
     print(
         f"SQL statements per served offer: {queries['offer']:.2f} for the offer itself "
         f"(target ≤ 4), {queries['survey']:.2f} by the survey attachment (sampled at "
