@@ -68,17 +68,16 @@ def checkpoint() -> str | None:
 
 def checkpoints() -> int | None:
     """Checkpoints the server has started so far (timed and requested), None if unreadable."""
-    queries = (
-        "SELECT num_timed + num_requested FROM pg_stat_checkpointer",  # PostgreSQL 17+
-        "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
-    )
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        for query in queries:
-            try:
-                return conn.execute(query).fetchone()[0]
-            except psycopg.Error:
-                continue
-    return None
+        query = (
+            "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+            if conn.info.server_version >= 170000
+            else "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        )
+        try:
+            return conn.execute(query).fetchone()[0]
+        except psycopg.Error:
+            return None
 
 
 def server_env(
