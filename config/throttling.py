@@ -19,6 +19,8 @@ lose failures.
 
 import math
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -61,6 +63,11 @@ def count_hits(cache, keys: list[str], ttl: int, read: list[str]) -> tuple[list,
     values read. One round trip on Redis (config.cache.ResilientRedisCache.count_hits); other
     caches add and increment, which is atomic on each of them too.
     """
+    if cache is default_cache:
+        # The cache itself rather than Django's proxy (SimpleRateThrottle.cache), which on every
+        # attribute read first fails (an AttributeError raised and formatted inside Python) and
+        # then looks the cache up in asgiref's thread-local: three reads here per throttle.
+        cache = caches[DEFAULT_CACHE_ALIAS]
     native = getattr(cache, "count_hits", None)
     if native is not None:
         return native(keys, ttl, read)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from experiments.models import Channel, EventType
@@ -50,6 +50,7 @@ from recommendations.selectors import (
 )
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+_TRIGGERS = frozenset(Trigger.values)  # Django's `Choices.values` builds a new list on each read
 DEFAULT_MESSAGE = {
     "subject": "Picked for you",
     "body": "You might also like {products}.",
@@ -151,13 +152,14 @@ def _ledger_append(
     takes the customer's survey lock (so attaching a survey needs no statement of its own) and,
     given an assignment `step`, stores or reads the assignment in the same round trip.
     """
+    conn = connections[DEFAULT_DB_ALIAS]  # not the `connection` proxy: see _offer_insert
     stamp = int(now.timestamp())
-    postgres = connection.vendor == "postgresql"
+    postgres = conn.vendor == "postgresql"
     agg = "json_agg" if postgres else "json_group_array"
     cap_params = [
         customer_id,
         f"{stamp}:{channel};",
-        connection.ops.adapt_datetimefield_value(now),
+        conn.ops.adapt_datetimefield_value(now),
     ]
     bought_sql = _BOUGHT_SQL.format(agg=agg)
     bought_params = [EventType.ORDER_PLACED.value, customer_id]
@@ -181,7 +183,7 @@ def _ledger_append(
         ]
     else:
         sql, params = f"{_CAP_UPSERT_SQL}, ({bought_sql})", [*cap_params, *bought_params]
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     served_text, bought = row[0], row[1]
@@ -272,14 +274,19 @@ def _offer_insert(offer: Offer) -> None:
     built once per process): each value still goes through its field's
     `get_db_prep_save`, so JSON, UUIDs and datetimes are adapted exactly as the ORM adapts them.
     No signal is connected to Offer; the instance is marked saved.
+
+    The connection itself, not Django's `connection` proxy, is handed to the fields: every
+    attribute read through the proxy first fails on the proxy (an AttributeError raised and
+    formatted inside Python) and then looks the connection up in asgiref's thread-local.
     """
+    conn = connections[DEFAULT_DB_ALIAS]
     sql, fields = _offer_insert_plan()
-    params = [f.get_db_prep_save(getattr(offer, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
+    params = [f.get_db_prep_save(getattr(offer, f.attname), conn) for f in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         offer.pk = cursor.fetchone()[0]
     offer._state.adding = False
-    offer._state.db = connection.alias
+    offer._state.db = conn.alias
 
 
 def _check_window(trigger: str, occurred_at: datetime, now: datetime, hours) -> None:
@@ -334,7 +341,7 @@ def offer_create(
     are given), cart (skus to leave out), occurred_at (default now), views (browse),
     usage_percent (usage_milestone). Unknown skus are ignored and reported in `warnings`.
     """
-    if trigger not in Trigger.values:
+    if trigger not in _TRIGGERS:
         raise ValidationError({"trigger": [f"Unknown trigger '{trigger}'."]})
     attributes = attributes or {}
     now = timezone.now()
