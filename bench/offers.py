@@ -274,14 +274,13 @@ class CpuMeter:
             "database": {pid: support.cpu_seconds(pid) for pid in backends},
         }
 
-    @staticmethod
-    def spent(before: dict, after: dict) -> dict:
+    def spent(self, before: dict, after: dict) -> dict:
         # A backend that connected during the run counts from zero (its start-up is part of it).
         def deltas(kind: str) -> dict[int, float]:
             return {pid: t - before[kind].get(pid, 0.0) for pid, t in after[kind].items()}
 
         server = deltas("server")
-        workers = sorted((t for pid, t in server.items() if pid != min(server)), reverse=True)
+        workers = sorted((t for pid, t in server.items() if pid != self.server_pid), reverse=True)
         return {
             "server_cpu": sum(server.values()),
             "database_cpu": sum(deltas("database").values()),
@@ -317,7 +316,7 @@ def drive(
     before = meter.read() if meter else None
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         parts = pool.map(_client_process, jobs)
-    cpu = CpuMeter.spent(before, meter.read()) if meter else {}
+    cpu = meter.spent(before, meter.read()) if meter else {}
     cpu["client_cpu"] = sum(part["client_cpu"] for part in parts)
     return _summary(
         [{"seconds": seconds, "latencies": [x for part in parts for x in part["latencies"]]}]
