@@ -120,9 +120,14 @@ class Question(models.Model):
 class Display(models.Model):
     """A survey offered for an offer; experiment and variant stamped when the offer is served."""
 
-    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="displays")
+    # No index of their own for survey and customer_id: display_unique_offer (survey, offer) and
+    # display_cooldown_idx (customer_id, created_at) start with them. Every offer that gets a
+    # survey writes a display, so each index saved is work saved on the offers path.
+    survey = models.ForeignKey(
+        Survey, on_delete=models.CASCADE, related_name="displays", db_index=False
+    )
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="survey_displays")
-    customer_id = models.CharField(max_length=255, db_index=True)
+    customer_id = models.CharField(max_length=255)
     experiment = models.ForeignKey(
         Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -149,7 +154,10 @@ class Response(models.Model):
     """A customer's answers for one display; partial answers kept, `finished` at the end."""
 
     display = models.OneToOneField(Display, on_delete=models.CASCADE, related_name="response")
-    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
+    # response_unique_offer (survey, offer) serves lookups by survey.
+    survey = models.ForeignKey(
+        Survey, on_delete=models.CASCADE, related_name="responses", db_index=False
+    )
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="survey_responses")
     answers = models.JSONField(default=dict, blank=True)
     finished = models.BooleanField(default=False)
@@ -168,8 +176,14 @@ class Response(models.Model):
 class Answer(models.Model):
     """One answer as a typed row, so SQL can aggregate ratings without parsing JSON."""
 
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answer_rows")
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    # answer_unique (response, question) and the (question, numeric_value) index serve lookups
+    # by either, so neither key has an index of its own.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="answer_rows", db_index=False
+    )
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="answers", db_index=False
+    )
     numeric_value = models.FloatField(null=True, blank=True)
     text_value = models.TextField(blank=True, default="")
 
