@@ -95,11 +95,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that needs no `SELECT 1` on a quiet connection.
     DATABASES["default"]["ENGINE"] = "config.postgresql"
-    # Parameters sent apart from the statement (psycopg's server-side binding, no prepared
-    # statements), instead of quoted into its text in Python: 5.6 % fewer instructions per
-    # served offer (callgrind), the whole test suite green on PostgreSQL. Prepared statements
-    # stay off: psycopg deallocates them all on every ROLLBACK, and refused offers roll back.
+    # Parameters sent apart from the statement (psycopg's server-side binding) instead of
+    # quoted into its text in Python: 5.6 % fewer instructions per served offer (callgrind).
+    # And prepared statements: psycopg prepares a statement on its connection once it has run
+    # DATABASE_PREPARE_THRESHOLD times (default 5; `off` disables them, as PgBouncer older than
+    # 1.21 in transaction mode needs), so PostgreSQL no longer parses and plans the offers and
+    # assignments statements on every request: a third less PostgreSQL CPU per served offer
+    # (bench/offers.py). A ROLLBACK makes psycopg forget them all, so the offers path takes a
+    # refusal back with statements and commits (recommendations.offers._take_back).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare not in ("off", "none", ""):
+        if not _prepare.isdigit():
+            raise ImproperlyConfigured(
+                f"DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', not {_prepare!r}."
+            )
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_prepare)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -581,6 +581,10 @@ _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 # thousand customers (a part of 50,000 customers is planned at about 39,000, 10 % slower
 # compiled; one of 500,000 at about 380,000), so smaller statements are not compiled.
 _ANALYSIS_SETTINGS = {
+    # Planned for each run's parameters even once psycopg has prepared the statement on a
+    # long-lived worker connection (DATABASE_PREPARE_THRESHOLD): a generic plan would not know
+    # the experiment's size, which the JIT threshold above and the join strategy depend on.
+    "plan_cache_mode": "force_custom_plan",
     "jit": "on",
     "jit_above_cost": "150000",
     "jit_inline_above_cost": "-1",

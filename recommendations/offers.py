@@ -6,9 +6,11 @@ One request, in order:
 2. in one transaction: the customer's variant in the first running experiment on the trigger
    they are assigned into (sticky, shared with POST /api/v1/assignments), the frequency caps
    (a per-customer row locked by the statement that records the offer, which also reads the
-   customer's past purchases), the ranked products, the Offer row and its survey. Any "no
-   offer" outcome rolls the whole transaction back, so a refused request leaves no assignment,
-   no cap use and no exposure behind.
+   customer's past purchases), the ranked products, the Offer row and its survey. A "no offer"
+   outcome inside the transaction takes its writes back with statements (the cap entry, a new
+   assignment) and commits, so a refused request leaves no assignment, no cap use and no
+   exposure behind — without a ROLLBACK, on which psycopg forgets every prepared statement of
+   the connection (see `_take_back`).
 """
 
 import functools
@@ -111,6 +113,11 @@ _CAP_UPSERT_SQL = (
     "updated_at = excluded.updated_at "
     "RETURNING served"
 )
+_CAP_SET_SQL = "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s"
+_CAP_DELETE_SQL = "DELETE FROM recommendations_customercap WHERE customer_id = %s"
+_ASSIGNMENT_DELETE_SQL = (
+    "DELETE FROM experiments_assignment WHERE experiment_id = %s AND customer_id = %s"
+)
 _BOUGHT_SQL = (
     "SELECT {agg}(DISTINCT sku) FILTER (WHERE type = %s) FROM experiments_eventitem "
     "WHERE customer_id = %s"
@@ -132,6 +139,10 @@ class _Ledger:
     channel: str  # the channel of the appended entry
     earlier: list[tuple[int, str]]  # every entry committed before it
     bought: frozenset[str]
+
+
+def _served_text(entries: Sequence[tuple[int, str]]) -> str:
+    return "".join(f"{at}:{channel};" for at, channel in entries)
 
 
 def _parse_served(served: str) -> list[tuple[int, str]]:
@@ -221,24 +232,8 @@ def _caps_decide(ledger: _Ledger, channel: str) -> CapCheck:
     if prune or channel != ledger.channel:
         kept = [*(recent if prune else ledger.earlier), (ledger.stamp, channel)]
         with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s",
-                ["".join(f"{at}:{ch};" for at, ch in kept), ledger.customer_id],
-            )
+            cursor.execute(_CAP_SET_SQL, [_served_text(kept), ledger.customer_id])
     return CapCheck(allowed=True, bought=ledger.bought)
-
-
-def caps_record(*, customer_id: str, channel: str, now: datetime) -> CapCheck:
-    """Record an offer on `channel` unless a cap forbids it; also returns what they bought.
-
-    Must run inside the offer's transaction. The upsert appends the new entry and locks the
-    customer's row until commit (PostgreSQL row lock; SQLite's IMMEDIATE transactions already
-    serialise writers), and returns the ledger as of every offer committed before — so 20
-    concurrent requests for one customer are decided one after another. The caller rolls back
-    when `allowed` is False (or no offer follows), which removes the entry again.
-    """
-    ledger, _ = _ledger_append(customer_id=customer_id, channel=channel, now=now)
-    return _caps_decide(ledger, channel)
 
 
 _OFFER_COLUMNS = (
@@ -314,14 +309,49 @@ def _moment_proven(*, trigger, customer_id, context, sources, snapshot, occurred
     return True
 
 
+@dataclass
+class _Writes:
+    """What the offer's transaction has written so far, for `_take_back` to undo."""
+
+    ledger: _Ledger | None = None
+    assigned_to: int | None = None  # the experiment the customer was newly assigned into
+
+
+def _take_back(writes: _Writes, customer_id: str) -> None:
+    """Undo a refused offer's writes inside its transaction, which then commits.
+
+    What the ROLLBACK of the whole transaction would do, as statements: the cap ledger gets
+    back the entries committed before this request (the row goes when there were none) and an
+    assignment made by this request is deleted. Both rows are locked by this transaction, so
+    no other request has seen or changed them. A ROLLBACK would make psycopg forget and
+    deallocate every prepared statement of the connection, and refusals are common (frequency
+    caps), so the offers path would seldom reuse one.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    with conn.cursor() as cursor:
+        if writes.assigned_to is not None:
+            cursor.execute(_ASSIGNMENT_DELETE_SQL, [writes.assigned_to, customer_id])
+        if writes.ledger is not None:
+            if writes.ledger.earlier:
+                cursor.execute(_CAP_SET_SQL, [_served_text(writes.ledger.earlier), customer_id])
+            else:
+                cursor.execute(_CAP_DELETE_SQL, [customer_id])
+
+
 def _assign(
-    configs: Sequence[ExperimentConfig], customer_id: str, attributes: Mapping, now: datetime
+    configs: Sequence[ExperimentConfig],
+    customer_id: str,
+    attributes: Mapping,
+    now: datetime,
+    writes: _Writes,
 ) -> tuple[ExperimentConfig | None, VariantConfig | None]:
     """The first of `configs` that the customer is (or gets) assigned into."""
     for config in configs:
         result = assignment_get_or_create(
             config=config, customer_id=customer_id, attributes=attributes, at=now
         )
+        if result.new:
+            writes.assigned_to = config.id
         if result.in_experiment and result.variant is not None:
             return config, result.variant
     return None, None
@@ -367,7 +397,7 @@ def offer_create(
         ):
             raise _NoOffer(Reason.NOT_ELIGIBLE)
         with transaction.atomic():
-            return _serve(
+            return _serve_or_take_back(
                 customer_id=customer_id,
                 trigger=trigger,
                 context=context,
@@ -383,6 +413,16 @@ def offer_create(
         return OfferResult(offer=None, reason=no_offer.reason, warnings=warnings)
 
 
+def _serve_or_take_back(*, customer_id: str, warnings: list[str], **kwargs) -> OfferResult:
+    """`_serve`, with a refusal's writes undone by `_take_back` (the transaction commits)."""
+    writes = _Writes()
+    try:
+        return _serve(customer_id=customer_id, warnings=warnings, writes=writes, **kwargs)
+    except _NoOffer as no_offer:
+        _take_back(writes, customer_id)
+        return OfferResult(offer=None, reason=no_offer.reason, warnings=warnings)
+
+
 def _serve(
     *,
     customer_id,
@@ -395,6 +435,7 @@ def _serve(
     now,
     snapshot,
     warnings,
+    writes: _Writes,
 ) -> OfferResult:
     configs = running_experiments_for_trigger(trigger)
     ledger = None
@@ -411,12 +452,15 @@ def _serve(
             now=now,
             step=step,
         )
+        writes.ledger = ledger
+        if first.new:
+            writes.assigned_to = configs[0].id
         if first.in_experiment and first.variant is not None:
             config, variant = configs[0], first.variant
         else:
-            config, variant = _assign(configs[1:], customer_id, attributes, now)
+            config, variant = _assign(configs[1:], customer_id, attributes, now, writes)
     else:
-        config, variant = _assign(configs, customer_id, attributes, now)
+        config, variant = _assign(configs, customer_id, attributes, now, writes)
     if config is None and not settings.OFFERLAB_DEFAULT_OFFERS:
         raise _NoOffer(Reason.NOT_ELIGIBLE)
     timing = variant.timing if variant else {}
@@ -424,6 +468,7 @@ def _serve(
     channel = variant.channel if variant else Channel.WEB
     if ledger is None:
         ledger, _ = _ledger_append(customer_id=customer_id, channel=channel, now=now)
+        writes.ledger = ledger
     caps = _caps_decide(ledger, channel)
     if not caps.allowed:
         raise _NoOffer(Reason.FREQUENCY_CAPPED)

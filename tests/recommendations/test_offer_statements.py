@@ -10,6 +10,7 @@ from experiments.selectors import experiment_config
 from experiments.services import choose_for
 from feedback.models import Display, Question, Survey
 from recommendations.models import CustomerCap
+from tests.conftest import require_services
 from tests.factories import ExperimentFactory, VariantFactory, running_experiment
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +152,30 @@ def test_the_offer_row_reads_back_as_served(storefront, shop):
     assert offer.api_key_id is not None
     assert before <= offer.created_at <= timezone.now()
     assert before <= offer.occurred_at <= offer.created_at
+
+
+def _prepared_on_this_connection() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_offer_statements_stay_prepared_through_refusals(storefront, shop, settings):
+    """psycopg prepares a statement once it has run DATABASE_PREPARE_THRESHOLD times, and
+    forgets them all on a ROLLBACK; refusals commit their undo instead, so they survive."""
+    if not POSTGRES:
+        require_services("prepared statements need PostgreSQL (set DATABASE_URL)")
+    threshold = settings.DATABASES["default"]["OPTIONS"].get("prepare_threshold")
+    if threshold is None:
+        pytest.skip("prepared statements are switched off (DATABASE_PREPARE_THRESHOLD=off)")
+    running_experiment("exp")
+    for i in range(threshold + 1):
+        assert serve(storefront, f"c-{i}")[0].status_code == 201
+    cap = [s for s in _prepared_on_this_connection() if "recommendations_customercap" in s]
+    assert cap, "the cap statement was not prepared"
+    for i in range(3):  # capped, then nothing to recommend: both refusals commit their undo
+        assert serve(storefront, f"c-{i}")[0].json()["reason"] == "frequency_capped"
+    body = {"customer_id": "c-new", "trigger": "post_purchase", "context": {"skus": ["lamp"]}}
+    assert storefront.post(URL, body, format="json").json()["reason"] == "no_recommendations"
+    assert serve(storefront, "c-after")[0].status_code == 201
+    assert set(cap) <= set(_prepared_on_this_connection())

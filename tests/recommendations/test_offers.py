@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -329,6 +329,95 @@ def test_capped_requests_are_not_exposures_and_do_not_assign(storefront, shop):
 
 
 # --- hot path --------------------------------------------------------------------------------
+
+
+# --- refusals take their writes back and commit ----------------------------------------
+
+
+@pytest.fixture
+def rollbacks(monkeypatch):
+    """The names of the rollbacks the connection is asked for (the test's own transaction
+    turns the offer's atomic block into a savepoint, so both kinds are watched)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    seen = []
+    for name in ("rollback", "savepoint_rollback"):
+        original = getattr(db, name)
+
+        def watched(*args, _original=original, _name=name, **kwargs):
+            seen.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(db, name, watched)
+    return seen
+
+
+def test_a_capped_request_leaves_the_ledger_as_it_was_without_a_rollback(
+    storefront, shop, rollbacks
+):
+    running_experiment("exp")
+    assert ask(storefront).status_code == 201
+    before = CustomerCap.objects.values_list("served", "customer_id").get()
+    assert ask(storefront).json()["reason"] == "frequency_capped"
+    assert CustomerCap.objects.values_list("served", "customer_id").get() == before
+    assert Assignment.objects.count() == 1 and Offer.objects.count() == 1
+    assert rollbacks == []
+
+
+@pytest.mark.parametrize(
+    "setup, skus, reason",
+    [
+        # new assignment (in the cap statement on PostgreSQL), then nothing to recommend
+        (lambda s: running_experiment("exp"), ("lamp",), "no_recommendations"),
+        # new assignment into the second experiment (its own statement), then nothing either
+        (
+            lambda s: (
+                running_experiment("nobody", traffic_percent=0),
+                running_experiment("everybody"),
+            ),
+            ("lamp",),
+            "no_recommendations",
+        ),
+        # new assignment, then the variant's own window is shorter than the moment's age
+        (
+            lambda s: running_experiment("short").variants.update(
+                timing={"delay_hours": 0, "window_hours": 0.5}
+            ),
+            ("tent",),
+            "outside_window",
+        ),
+        # in no experiment, and default offers are off
+        (
+            lambda s: (
+                running_experiment("nobody", traffic_percent=0),
+                setattr(s, "OFFERLAB_DEFAULT_OFFERS", False),
+            ),
+            ("tent",),
+            "not_eligible",
+        ),
+    ],
+)
+def test_a_refusal_leaves_no_assignment_and_no_ledger_without_a_rollback(
+    storefront, shop, settings, rollbacks, setup, skus, reason
+):
+    setup(settings)
+    response = ask(storefront, skus=skus, occurred_at=iso(timezone.now() - timedelta(hours=1)))
+    assert response.json()["reason"] == reason
+    assert not Assignment.objects.exists()
+    assert not CustomerCap.objects.exists()
+    assert not Offer.objects.exists()
+    assert rollbacks == []
+
+
+def test_a_request_that_fails_still_rolls_back_everything(storefront, shop, monkeypatch):
+    running_experiment("exp")
+
+    def broken(offer):
+        raise RuntimeError("the offer row could not be written")
+
+    monkeypatch.setattr("recommendations.offers._offer_insert", broken)
+    storefront.raise_request_exception = False
+    assert ask(storefront).status_code == 500
+    assert not Assignment.objects.exists() and not CustomerCap.objects.exists()
 
 
 def test_a_warm_offer_reads_no_configuration_from_the_database(storefront, shop):
