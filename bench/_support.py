@@ -219,6 +219,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def transactions(database: str) -> tuple[int, int] | None:
+    """(committed, rolled back) transactions of ``database`` so far, from pg_stat_database
+    (None when it cannot be read). Backends report theirs when a transaction ends, or within
+    about a second when busy, so read it after the run's connections have gone idle."""
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = %s",
+                (database,),
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return (int(row[0]), int(row[1])) if row else None
+
+
 def database_backends(conninfo: str, database: str) -> list[int]:
     """PostgreSQL backend pids connected to ``database``, other than this query's own."""
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -19,7 +19,11 @@ database's PostgreSQL backends and of the load generator (from /proc, which depe
 the host's load than wall time), how the gunicorn workers shared the CPU in each round, and the
 SQL queries per offer counted in-process with CaptureQueriesContext. The seed's writes are
 flushed by a CHECKPOINT before the timing, and the checkpoints during it are counted: one
-spreads its writes and fsyncs over minutes, beside the COMMITs being timed.
+spreads its writes and fsyncs over minutes, beside the COMMITs being timed. It also prints the
+transactions the database committed and rolled back while the server ran (pg_stat_database):
+a refused offer commits its undo, so none should roll back. With --repeat F a share F of the
+offer requests goes to a customer the same connection has already served (frequency-capped: a
+200 with the reason), as a storefront's returning customers do.
 
 With --profile N it starts no server: it serves N offers in-process through the whole stack
 (middleware, DRF, the service) on the same seeded database, one at a time, and prints the wall
@@ -206,7 +210,7 @@ def _client_process(args) -> dict:
     each latency counts from the scheduled send (open loop, no coordinated omission); without,
     the next request leaves when the answer is in (closed loop, the server at saturation).
     """
-    port, path, api_key, skus, first_id, threads, deadline, seed, interval = args
+    port, path, api_key, skus, first_id, threads, deadline, seed, interval, repeat = args
     rng_lock = threading.Lock()
     counter = iter(range(first_id, first_id + 10_000_000))
     latencies: list[float] = []
@@ -220,9 +224,14 @@ def _client_process(args) -> dict:
         headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {api_key}"}
         local, local_status, local_reasons = [], {}, {}
         next_send = time.perf_counter() + (interval or 0) * rng.random()
+        sent: list[int] = []
         while time.monotonic() < deadline:
-            with rng_lock:
-                i = next(counter)
+            if sent and rng.random() < repeat:
+                i = rng.choice(sent)  # a customer served minutes ago: frequency-capped now
+            else:
+                with rng_lock:
+                    i = next(counter)
+                sent.append(i)
             body = json.dumps(offer_body(i, skus, rng)).encode()
             if interval is None:
                 started = time.perf_counter()
@@ -302,15 +311,28 @@ def drive(
     first_id,
     rate=None,
     meter: CpuMeter | None = None,
+    repeat: float = 0.0,
 ) -> dict:
     """`connections` keep-alive connections for `seconds`; with `rate` (requests/s over all
     connections) each is paced at rate/connections. With `meter`, also the CPU seconds the
-    server, its database backends and the load generator spent meanwhile."""
+    server, its database backends and the load generator spent meanwhile. `repeat`: the share
+    of requests for a customer this connection has already sent (refused: capped)."""
     threads = connections // processes
     deadline = time.monotonic() + seconds
     interval = connections / rate if rate else None
     jobs = [
-        (port, path, api_key, skus, first_id + p * 10_000_000, threads, deadline, p + 1, interval)
+        (
+            port,
+            path,
+            api_key,
+            skus,
+            first_id + p * 10_000_000,
+            threads,
+            deadline,
+            p + 1,
+            interval,
+            repeat,
+        )
         for p in range(processes)
     ]
     before = meter.read() if meter else None
@@ -489,6 +511,12 @@ def main() -> None:
         "--profile", type=int, default=0, metavar="N", help="profile N offers in-process, no server"
     )
     parser.add_argument(
+        "--repeat",
+        type=float,
+        default=0.0,
+        help="share of offer requests for a customer already served in the run (capped)",
+    )
+    parser.add_argument(
         "--paced",
         type=float,
         default=0.5,
@@ -523,6 +551,7 @@ def main() -> None:
     if problem := support.checkpoint():  # the seed's writes flushed before the timing
         print(f"no CHECKPOINT before the timing: {problem}")
     checkpoints_before = support.checkpoints()
+    transactions_before = support.transactions(DB_NAME)
 
     server, port = support.start_gunicorn(
         {**env, "DJANGO_SETTINGS_MODULE": "offers_settings", "PYTHONPATH": str(BENCH)},
@@ -552,6 +581,7 @@ def main() -> None:
                         seconds=args.duration / args.rounds,
                         first_id=first * 100_000_000 + r * 1_000_000,
                         meter=meter,
+                        repeat=args.repeat if name == "offers" else 0.0,
                         **common,
                     )
                 )
@@ -571,11 +601,13 @@ def main() -> None:
                     first_id=first * 100_000_000 + 50_000_000,
                     rate=rate,
                     meter=meter,
+                    repeat=args.repeat if name == "offers" else 0.0,
                     **common,
                 )
     finally:
         server.stop()
     checkpoints_after = support.checkpoints()
+    transactions_after = support.transactions(DB_NAME)
 
     queries = count_queries(api_key, skus)
     print(
@@ -626,6 +658,14 @@ def main() -> None:
         print(
             f"PostgreSQL checkpoints during the timing: {checkpoints_after - checkpoints_before}"
             " (each shares the disk with the COMMITs timed)"
+        )
+    if transactions_before and transactions_after:
+        commits = transactions_after[0] - transactions_before[0]
+        rollbacks = transactions_after[1] - transactions_before[1]
+        print(
+            f"transactions in the bench's database while the server ran: {commits:,} committed, "
+            f"{rollbacks:,} rolled back (a refusal commits its undo; a ROLLBACK would make "
+            "psycopg forget the connection's prepared statements)"
         )
     print(
         f"SQL statements per served offer: {queries['offer']:.2f} for the offer itself "
