@@ -25,6 +25,7 @@ CONFIG_VARS = (
     "SECURE_SSL_REDIRECT",
     "CACHE_URL",
     "DJANGO_SETTINGS_MODULE",
+    "DATABASE_PREPARE_THRESHOLD",
 )
 
 
@@ -97,3 +98,39 @@ def test_database_and_broker_urls_switch_to_postgresql_and_a_real_broker():
 
 def test_ssl_redirect_can_be_turned_off_for_plain_http_behind_a_proxy():
     assert _settings(SECRET_KEY="k" * 50, SECURE_SSL_REDIRECT="0")["ssl"] is False
+
+
+PRINT_DATABASE_OPTIONS = (
+    "import json, config.settings as s; "
+    "print(json.dumps(s.DATABASES['default'].get('OPTIONS', {})))"
+)
+POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/offerlab"
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(None, 5), ("0", 0), ("12", 12), ("off", None), ("OFF", None), ("", None)],
+)
+def test_prepared_statements_follow_database_prepare_threshold(value, expected):
+    env = {"DEBUG": "1", "DATABASE_URL": POSTGRES_URL}
+    if value is not None:
+        env["DATABASE_PREPARE_THRESHOLD"] = value
+    result = _run(PRINT_DATABASE_OPTIONS, **env)
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout)
+    assert options.get("prepare_threshold") == expected
+    assert options["server_side_binding"] is True
+
+
+@pytest.mark.parametrize("value", ["five", "-1", "2.5"])
+def test_a_bad_database_prepare_threshold_names_the_variable(value):
+    env = {"DEBUG": "1", "DATABASE_URL": POSTGRES_URL, "DATABASE_PREPARE_THRESHOLD": value}
+    result = _run(PRINT_DATABASE_OPTIONS, **env)
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be a whole number or 'off'" in result.stderr
+
+
+def test_sqlite_has_no_prepared_statement_option():
+    result = _run(PRINT_DATABASE_OPTIONS, DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert "prepare_threshold" not in json.loads(result.stdout)
