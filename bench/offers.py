@@ -607,6 +607,10 @@ def main() -> None:
     finally:
         server.stop()
     checkpoints_after = support.checkpoints()
+    # A backend reports its last transactions when it exits: wait for the server's to go.
+    settle = time.monotonic() + 10
+    while support.database_backends(support.PG_ADMIN_URL, DB_NAME) and time.monotonic() < settle:
+        time.sleep(0.1)
     transactions_after = support.transactions(DB_NAME)
 
     queries = count_queries(api_key, skus)

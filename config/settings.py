@@ -4,6 +4,7 @@ With no environment variables the service runs on SQLite with Celery in eager mo
 Set DATABASE_URL and CELERY_BROKER_URL for PostgreSQL and a real broker (Redis).
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,7 +107,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
     _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
     if _prepare not in ("off", "none", ""):
-        if not _prepare.isdigit():
+        if not re.fullmatch(r"[0-9]+", _prepare):
             raise ImproperlyConfigured(
                 f"DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', not {_prepare!r}."
             )

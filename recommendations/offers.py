@@ -115,6 +115,7 @@ _CAP_UPSERT_SQL = (
 )
 _CAP_SET_SQL = "UPDATE recommendations_customercap SET served = %s WHERE customer_id = %s"
 _CAP_DELETE_SQL = "DELETE FROM recommendations_customercap WHERE customer_id = %s"
+_NO_SYNC_COMMIT_SQL = "SET LOCAL synchronous_commit = off"
 _ASSIGNMENT_DELETE_SQL = (
     "DELETE FROM experiments_assignment WHERE experiment_id = %s AND customer_id = %s"
 )
@@ -314,7 +315,7 @@ class _Writes:
     """What the offer's transaction has written so far, for `_take_back` to undo."""
 
     ledger: _Ledger | None = None
-    assigned_to: int | None = None  # the experiment the customer was newly assigned into
+    assigned_to: list[int] = field(default_factory=list)  # experiments newly assigned into
 
 
 def _take_back(writes: _Writes, customer_id: str) -> None:
@@ -326,11 +327,17 @@ def _take_back(writes: _Writes, customer_id: str) -> None:
     no other request has seen or changed them. A ROLLBACK would make psycopg forget and
     deallocate every prepared statement of the connection, and refusals are common (frequency
     caps), so the offers path would seldom reuse one.
+
+    On PostgreSQL the commit does not wait for its WAL to reach the disk (`synchronous_commit`
+    off for this transaction): a crash that lost it would lose the writes with their undo, the
+    same state.
     """
     conn = connections[DEFAULT_DB_ALIAS]
     with conn.cursor() as cursor:
-        if writes.assigned_to is not None:
-            cursor.execute(_ASSIGNMENT_DELETE_SQL, [writes.assigned_to, customer_id])
+        if conn.vendor == "postgresql":
+            cursor.execute(_NO_SYNC_COMMIT_SQL)
+        for experiment_id in writes.assigned_to:
+            cursor.execute(_ASSIGNMENT_DELETE_SQL, [experiment_id, customer_id])
         if writes.ledger is not None:
             if writes.ledger.earlier:
                 cursor.execute(_CAP_SET_SQL, [_served_text(writes.ledger.earlier), customer_id])
@@ -351,7 +358,7 @@ def _assign(
             config=config, customer_id=customer_id, attributes=attributes, at=now
         )
         if result.new:
-            writes.assigned_to = config.id
+            writes.assigned_to.append(config.id)
         if result.in_experiment and result.variant is not None:
             return config, result.variant
     return None, None
@@ -454,7 +461,7 @@ def _serve(
         )
         writes.ledger = ledger
         if first.new:
-            writes.assigned_to = configs[0].id
+            writes.assigned_to.append(configs[0].id)
         if first.in_experiment and first.variant is not None:
             config, variant = configs[0], first.variant
         else:

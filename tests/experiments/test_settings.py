@@ -122,7 +122,7 @@ def test_prepared_statements_follow_database_prepare_threshold(value, expected):
     assert options["server_side_binding"] is True
 
 
-@pytest.mark.parametrize("value", ["five", "-1", "2.5"])
+@pytest.mark.parametrize("value", ["five", "-1", "2.5", "²"])
 def test_a_bad_database_prepare_threshold_names_the_variable(value):
     env = {"DEBUG": "1", "DATABASE_URL": POSTGRES_URL, "DATABASE_PREPARE_THRESHOLD": value}
     result = _run(PRINT_DATABASE_OPTIONS, **env)

@@ -408,6 +408,19 @@ def test_a_refusal_leaves_no_assignment_and_no_ledger_without_a_rollback(
     assert rollbacks == []
 
 
+def test_a_refusal_after_the_ledger_was_pruned_gives_back_every_entry(storefront, shop, rollbacks):
+    """Allowed by the caps, the ledger is rewritten without its old entries; then nothing is
+    left to recommend, and the undo puts back exactly what was committed before."""
+    old = int((timezone.now() - timedelta(days=30)).timestamp())
+    served = "".join(f"{old + i}:email;" for i in range(9))
+    CustomerCap.objects.create(customer_id="c-1", served=served, updated_at=timezone.now())
+    assert ask(storefront, skus=("lamp",)).json()["reason"] == "no_recommendations"
+    assert CustomerCap.objects.get(customer_id="c-1").served == served
+    assert rollbacks == []
+    assert ask(storefront).status_code == 201  # and a servable request prunes for real
+    assert CustomerCap.objects.get(customer_id="c-1").served.count(";") == 1
+
+
 def test_a_request_that_fails_still_rolls_back_everything(storefront, shop, monkeypatch):
     running_experiment("exp")
 
