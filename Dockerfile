@@ -12,5 +12,4 @@ RUN pip install --no-cache-dir . \
     && useradd --create-home offerlab
 USER offerlab
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application"]

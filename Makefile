@@ -37,7 +37,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 serve: install
-	$(BIN)/gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT) --workers 2
+	$(BIN)/gunicorn -c python:config.gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT)
 
 worker: install
 	$(BIN)/celery -A config.celery:app worker --loglevel=INFO

@@ -245,7 +245,13 @@ def database_backends(conninfo: str, database: str) -> list[int]:
 
 
 def start_gunicorn(
-    env: dict, logdir: Path, *, workers: int = 4, threads: int = 4, port: int | None = None
+    env: dict,
+    logdir: Path,
+    *,
+    workers: int = 4,
+    threads: int = 4,
+    port: int | None = None,
+    worker_class: str = "gthread",
 ) -> tuple[Proc, int]:
     port = port or free_port()
     proc = Proc(
@@ -258,7 +264,7 @@ def start_gunicorn(
             "--workers",
             str(workers),
             "--worker-class",
-            "gthread",
+            worker_class,
             "--threads",
             str(threads),
             "--keep-alive",

@@ -7,11 +7,13 @@ Needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postg
 drop and create the database `offerlab_bench_offers`). Seeds a catalogue (products, approved
 complement / upgrade / ecosystem relations), order history for some customers, a running
 timing experiment on post_purchase (80 % traffic, targeted by country) and an active survey
-sampled at 20 % (--survey-rate). Then starts gunicorn (DEBUG off, gthread) with a bench-only
-urlconf (bench/offers_urls.py) that adds `POST /bench/bare` — API-key auth,
-JSON in and out, nothing else — and drives both endpoints with the same number of keep-alive
-connections for the same time, alternating in short rounds (--rounds) so that a change in the
-shared host's speed reaches both alike: offers for distinct customers (so every request takes
+sampled at 20 % (--survey-rate). Then starts gunicorn as deployed (DEBUG off; sync workers, two
+per core, as config/gunicorn.py has it; --worker-class gthread --threads N for threads) with a
+bench-only urlconf (bench/offers_urls.py) that adds `POST /bench/bare` — API-key auth, JSON in
+and out, nothing else — and drives both endpoints with the same number of client connections
+(kept alive where the server keeps them; a sync worker closes each) for the same time,
+alternating in short rounds (--rounds) so that a change in the shared host's speed reaches both
+alike: offers for distinct customers (so every request takes
 the full path: assignment, exclusions, caps, offer row, survey) with 1–3 skus in the context, a
 recent `occurred_at` and customer attributes. Prints requests/s, p50/p99 latency, the
 throughput ratio per round and over all rounds, the CPU per request of gunicorn, of the
@@ -326,7 +328,7 @@ def drive(
             path,
             api_key,
             skus,
-            first_id + p * 10_000_000,
+            first_id + p * 1_000_000_000,  # each process its own customers
             threads,
             deadline,
             p + 1,
@@ -500,8 +502,16 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--client-processes", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn workers (default: config/gunicorn.py's, 2 per core)"
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="gunicorn worker class (sync, as deployed: one request per process at a time)",
+    )
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--history-customers", type=int, default=20000)
     parser.add_argument(
@@ -523,6 +533,12 @@ def main() -> None:
         help="then pace both endpoints at this fraction of the saturated offer rate (0: off)",
     )
     args = parser.parse_args()
+    if args.workers is None:
+        from config import gunicorn as deployed
+
+        args.workers = deployed.workers
+    if args.worker_class == "sync":
+        args.threads = 1
 
     database_url = support.recreate_database(DB_NAME)
     env = _env(database_url)
@@ -558,6 +574,7 @@ def main() -> None:
         support.logdir("offers"),
         workers=args.workers,
         threads=args.threads,
+        worker_class=args.worker_class,
     )
     try:
         common = {"connections": args.connections, "processes": args.client_processes}
@@ -616,7 +633,8 @@ def main() -> None:
     queries = count_queries(api_key, skus)
     print(
         f"\n{args.connections} connections, {args.duration:g} s each, gunicorn "
-        f"{args.workers}×{args.threads} gthread, PostgreSQL; shared machine — read the ratio."
+        f"{args.workers}×{args.threads} {args.worker_class}, PostgreSQL; shared machine — read the "
+        "ratio."
     )
     print(f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses")
     for name, r in (("bare DRF endpoint", bare), ("POST /api/v1/offers", offers)):
