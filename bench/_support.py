@@ -244,14 +244,52 @@ def database_backends(conninfo: str, database: str) -> list[int]:
     return [r[0] for r in rows]
 
 
+def add_web_arguments(parser, *, prefix: str = "", threads: int = 8) -> None:
+    """The gunicorn layout options every bench that starts a web process takes: by default the
+    deployed one (config/gunicorn.py: sync workers, two per core)."""
+    parser.add_argument(
+        f"--{prefix}workers",
+        type=int,
+        help="gunicorn workers (default: config/gunicorn.py's, two per core)",
+    )
+    parser.add_argument(
+        f"--{prefix}worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="gunicorn worker class (default sync, as deployed)",
+    )
+    parser.add_argument(
+        f"--{prefix}threads", type=int, default=threads, help="threads per gthread worker"
+    )
+
+
+def web_layout(args, *, prefix: str = "") -> dict:
+    """``start_gunicorn``'s layout keywords from the options of ``add_web_arguments``."""
+    attr = prefix.replace("-", "_")
+    workers = getattr(args, f"{attr}workers")
+    worker_class = getattr(args, f"{attr}worker_class")
+    if workers is None:
+        from config import gunicorn as deployed
+
+        workers = deployed.workers
+    threads = getattr(args, f"{attr}threads") if worker_class == "gthread" else 1
+    return {"workers": workers, "threads": threads, "worker_class": worker_class}
+
+
+def describe_web(layout: dict) -> str:
+    if layout["worker_class"] == "sync":
+        return f"gunicorn {layout['workers']} sync workers"
+    return f"gunicorn {layout['workers']} gthread workers × {layout['threads']} threads"
+
+
 def start_gunicorn(
     env: dict,
     logdir: Path,
     *,
-    workers: int = 4,
-    threads: int = 4,
+    workers: int,
+    threads: int = 1,
     port: int | None = None,
-    worker_class: str = "gthread",
+    worker_class: str = "sync",
 ) -> tuple[Proc, int]:
     port = port or free_port()
     proc = Proc(

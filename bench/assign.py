@@ -5,10 +5,12 @@
 
 Creates (drops first) its own PostgreSQL database `offerlab_bench_assign` on 127.0.0.1 (override
 the server with BENCH_PG_URL), migrates it, creates an API key with `manage.py create_api_key` and
-a staff token, then starts gunicorn (2 workers, gthread, DEBUG off, CONN_MAX_AGE) with the bench
-settings `bench/assign_settings.py`: production settings plus `/bench/bare`, a DRF view that
-parses the JSON body and answers JSON with no authentication and no database (production URLs
-are untouched). A running two-variant experiment is created and started through the staff API.
+a staff token, then starts gunicorn as deployed (config/gunicorn.py: sync workers, two per core;
+--worker-class gthread --workers 2 --threads 8 for the earlier layout; DEBUG off, CONN_MAX_AGE)
+with the bench settings `bench/assign_settings.py`: production settings plus `/bench/bare`, a DRF
+view that parses the JSON body and answers JSON with no authentication and no database
+(production URLs are untouched). A running two-variant experiment is created and started through
+the staff API.
 
 Keep-alive client threads (spread over a few processes so the client's GIL does not inflate the
 latencies) then alternate between the two endpoints, round by round, at 16 concurrent
@@ -50,6 +52,8 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from _support import (  # noqa: E402
+    add_web_arguments,
+    describe_web,
     logdir,
     manage,
     recreate_database,
@@ -57,6 +61,7 @@ from _support import (  # noqa: E402
     seed_credentials,
     server_env,
     start_gunicorn,
+    web_layout,
 )
 
 DATABASE = "offerlab_bench_assign"
@@ -296,8 +301,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--client-processes", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="gthread threads per worker")
+    add_web_arguments(parser)
     parser.add_argument(
         "--paced",
         type=float,
@@ -305,6 +309,7 @@ def main() -> int:
         help="then pace both endpoints at this fraction of the saturated assignment rate (0: off)",
     )
     args = parser.parse_args()
+    layout = web_layout(args)
 
     database = recreate_database(DATABASE)
     env = server_env(
@@ -320,7 +325,7 @@ def main() -> int:
     manage(env, "migrate", "--noinput", "-v", "0")
     api_key, staff_token = seed_credentials(env)
 
-    gunicorn, port = start_gunicorn(env, logs, workers=args.workers, threads=args.threads)
+    gunicorn, port = start_gunicorn(env, logs, **layout)
     try:
         staff = {"Authorization": f"Token {staff_token}"}
         body = {
@@ -357,8 +362,8 @@ def main() -> int:
             "assign": ("/api/v1/assignments", storefront, "assign"),
         }
         print(
-            f"gunicorn {args.workers} workers × {args.threads} threads on :{port}; "
-            f"{args.connections} keep-alive connections from {args.client_processes} processes"
+            f"{describe_web(layout)} on :{port}; {args.connections} connections (kept alive "
+            f"where the server keeps them) from {args.client_processes} processes"
         )
 
         def run(name: str, seconds: float, tag: str, rate=None) -> dict:

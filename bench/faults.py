@@ -6,7 +6,8 @@
 Not for CI: fault (b) restarts the machine's PostgreSQL cluster (a few seconds in which every
 other user of it sees errors too). Runs on its own database `offerlab_bench_faults` (dropped and
 re-created) and its own redis-server on a free loopback port (broker db 0, cache db 1 — the
-production layout, one Redis for both), gunicorn (2 gthread workers × 4 threads, DEBUG off) and a
+production layout, one Redis for both), gunicorn as deployed (config/gunicorn.py: sync workers,
+two per core; DEBUG off) and a
 Celery worker (prefork, concurrency 2), all on 127.0.0.1.
 
 (a) SIGKILL the pool process running an analysis → it is requeued and completes, one run;
@@ -40,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _support as support
 import load
+
+from config import gunicorn as deployed_gunicorn
 
 RESULTS: list[tuple[str, bool, str]] = []
 
@@ -114,7 +117,10 @@ class Bench:
         django.setup()
         support.manage(self.env, "migrate", "--noinput", "-v", "0")
         self.key, self.token = support.seed_credentials(self.env)
-        self.web, self.port = support.start_gunicorn(self.env, self.logs, workers=2, threads=4)
+        # The deployed layout (config/gunicorn.py): sync workers, two per core.
+        self.web, self.port = support.start_gunicorn(
+            self.env, self.logs, workers=deployed_gunicorn.workers
+        )
         self.worker = self.start_worker()
         skus = support.seed_catalogue(self.port, self.key, self.token, n_products=40)
         support.seed_survey(self.port, self.token)

@@ -282,13 +282,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60_000, help="events each way")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4, help="client threads / writers")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
+    support.add_web_arguments(parser, threads=2)
     parser.add_argument("--seed", type=int, help="default: random (event ids must be new)")
     parser.add_argument(
         "--keep", action="store_true", help=f"append to {DB_NAME} instead of recreating it"
     )
     args = parser.parse_args()
+    layout = support.web_layout(args)
 
     url = support.database_url(DB_NAME) if args.keep else support.recreate_database(DB_NAME)
     libpq_url = url.replace("postgres://", "postgresql://", 1)
@@ -310,14 +310,13 @@ def main() -> None:
 
     print(
         f"{args.events:,} events each way ({lines:,} order lines), batches of {args.batch}, "
-        f"{args.concurrency} concurrent clients; gunicorn {args.workers} workers × "
-        f"{args.threads} threads; {os.cpu_count()} CPUs (shared machine: compare the ratio)."
+        f"{args.concurrency} concurrent clients; {support.describe_web(layout)}; "
+        f"{os.cpu_count()} CPUs (shared machine: compare the ratio)."
     )
     server, port = support.start_gunicorn(
         _server_env(url),
         support.logdir("ingest"),
-        workers=args.workers,
-        threads=args.threads,
+        **layout,
     )
     try:
         bench_api(warmup, [500] * len(warmup), key, port, args.concurrency)

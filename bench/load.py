@@ -4,7 +4,9 @@
 
 Creates (drops first) its own PostgreSQL database `offerlab_bench_load`, migrates it, and uses
 Redis database 11 (broker) and 12 (cache) on 127.0.0.1:6379 (`--redis-url` to change). Starts
-gunicorn (4 gthread workers × 4 threads, DEBUG off) and one Celery worker as plain processes,
+gunicorn as deployed (config/gunicorn.py: sync workers, two per core; DEBUG off;
+--web-worker-class gthread --web-workers 4 --web-threads 4 for the earlier layout) and one Celery
+worker as plain processes,
 seeds through the management commands and the public API (API key, staff token, a catalogue
 with approved relations, an active survey, two running experiments), then drives a bounded mixed
 load on 127.0.0.1 from keep-alive client threads until the time or the request budget runs out:
@@ -488,8 +490,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--max-requests", type=int, default=90_000, help="request budget")
     parser.add_argument("--threads", type=int, default=16, help="client threads")
-    parser.add_argument("--web-workers", type=int, default=4)
-    parser.add_argument("--web-threads", type=int, default=4)
+    support.add_web_arguments(parser, prefix="web-", threads=4)
     parser.add_argument("--database", default="offerlab_bench_load")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379")
     parser.add_argument("--redis-db", type=int, default=11, help="broker db; cache uses db+1")
@@ -507,9 +508,7 @@ def main() -> int:
     key, token = support.seed_credentials(env)
     procs: list[support.Proc] = []
     try:
-        web, port = support.start_gunicorn(
-            env, logs, workers=args.web_workers, threads=args.web_threads
-        )
+        web, port = support.start_gunicorn(env, logs, **support.web_layout(args, prefix="web-"))
         procs.append(web)
         procs.append(support.start_worker(env, logs, concurrency=1))
         skus = support.seed_catalogue(port, key, token)
@@ -521,7 +520,7 @@ def main() -> int:
             port, token, ASSIGN_EXPERIMENT, trigger="browse", factor="channel", layer="browse"
         )
         print(
-            f"gunicorn {args.web_workers} workers × {args.web_threads} threads on 127.0.0.1:"
+            f"{support.describe_web(support.web_layout(args, prefix='web-'))} on 127.0.0.1:"
             f"{port}, 1 Celery worker; {args.threads} client threads; 2-CPU shared machine"
         )
         baseline = measure_baseline(port, args.threads, 5.0)

@@ -502,16 +502,7 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--client-processes", type=int, default=4)
-    parser.add_argument(
-        "--workers", type=int, help="gunicorn workers (default: config/gunicorn.py's, 2 per core)"
-    )
-    parser.add_argument(
-        "--worker-class",
-        choices=("sync", "gthread"),
-        default="sync",
-        help="gunicorn worker class (sync, as deployed: one request per process at a time)",
-    )
-    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
+    support.add_web_arguments(parser)
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--history-customers", type=int, default=20000)
     parser.add_argument(
@@ -533,12 +524,7 @@ def main() -> None:
         help="then pace both endpoints at this fraction of the saturated offer rate (0: off)",
     )
     args = parser.parse_args()
-    if args.workers is None:
-        from config import gunicorn as deployed
-
-        args.workers = deployed.workers
-    if args.worker_class == "sync":
-        args.threads = 1
+    layout = support.web_layout(args)
 
     database_url = support.recreate_database(DB_NAME)
     env = _env(database_url)
@@ -572,9 +558,7 @@ def main() -> None:
     server, port = support.start_gunicorn(
         {**env, "DJANGO_SETTINGS_MODULE": "offers_settings", "PYTHONPATH": str(BENCH)},
         support.logdir("offers"),
-        workers=args.workers,
-        threads=args.threads,
-        worker_class=args.worker_class,
+        **layout,
     )
     try:
         common = {"connections": args.connections, "processes": args.client_processes}
@@ -632,9 +616,8 @@ def main() -> None:
 
     queries = count_queries(api_key, skus)
     print(
-        f"\n{args.connections} connections, {args.duration:g} s each, gunicorn "
-        f"{args.workers}×{args.threads} {args.worker_class}, PostgreSQL; shared machine — read the "
-        "ratio."
+        f"\n{args.connections} connections, {args.duration:g} s each, "
+        f"{support.describe_web(layout)}, PostgreSQL; shared machine — read the ratio."
     )
     print(f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses")
     for name, r in (("bare DRF endpoint", bare), ("POST /api/v1/offers", offers)):
