@@ -246,7 +246,8 @@ def database_backends(conninfo: str, database: str) -> list[int]:
 
 def add_web_arguments(parser, *, prefix: str = "", threads: int = 8) -> None:
     """The gunicorn layout options every bench that starts a web process takes: by default the
-    deployed one (config/gunicorn.py: sync workers, two per core)."""
+    deployed worker class and count (config/gunicorn.py: sync workers, two per core). The
+    benches start gunicorn without that module's access log, so as not to time log lines."""
     parser.add_argument(
         f"--{prefix}workers",
         type=int,

@@ -5,12 +5,12 @@
 
 Creates (drops first) its own PostgreSQL database `offerlab_bench_assign` on 127.0.0.1 (override
 the server with BENCH_PG_URL), migrates it, creates an API key with `manage.py create_api_key` and
-a staff token, then starts gunicorn as deployed (config/gunicorn.py: sync workers, two per core;
---worker-class gthread --workers 2 --threads 8 for the earlier layout; DEBUG off, CONN_MAX_AGE)
-with the bench settings `bench/assign_settings.py`: production settings plus `/bench/bare`, a DRF
-view that parses the JSON body and answers JSON with no authentication and no database
-(production URLs are untouched). A running two-variant experiment is created and started through
-the staff API.
+a staff token, then starts gunicorn with the deployed worker layout (config/gunicorn.py: sync
+workers, two per core; --worker-class gthread --workers 2 --threads 8 for the earlier layout; DEBUG
+off, CONN_MAX_AGE) with the bench settings `bench/assign_settings.py`: production settings plus
+`/bench/bare`, a DRF view that parses the JSON body and answers JSON with no authentication and no
+database (production URLs are untouched). A running two-variant experiment is created and started
+through the staff API.
 
 Keep-alive client threads (spread over a few processes so the client's GIL does not inflate the
 latencies) then alternate between the two endpoints, round by round, at 16 concurrent

@@ -3,12 +3,12 @@
     .venv/bin/python bench/faults.py                 # all four faults, about 3 minutes
     .venv/bin/python bench/faults.py --only a,c,d    # without the PostgreSQL restart
 
-Not for CI: fault (b) restarts the machine's PostgreSQL cluster (a few seconds in which every
-other user of it sees errors too). Runs on its own database `offerlab_bench_faults` (dropped and
+Not for CI: fault (b) restarts the machine's PostgreSQL cluster (a few seconds in which every other
+user of it sees errors too). Runs on its own database `offerlab_bench_faults` (dropped and
 re-created) and its own redis-server on a free loopback port (broker db 0, cache db 1 — the
-production layout, one Redis for both), gunicorn as deployed (config/gunicorn.py: sync workers,
-two per core; DEBUG off) and a
-Celery worker (prefork, concurrency 2), all on 127.0.0.1.
+production layout, one Redis for both), gunicorn with the deployed worker layout
+(config/gunicorn.py: sync workers, two per core; DEBUG off) and a Celery worker (prefork,
+concurrency 2), all on 127.0.0.1.
 
 (a) SIGKILL the pool process running an analysis → it is requeued and completes, one run;
     SIGKILL the whole worker → after a restart, the requeue sweep completes it, one run.

@@ -4,7 +4,7 @@
 
 Creates (drops first) its own PostgreSQL database `offerlab_bench_load`, migrates it, and uses
 Redis database 11 (broker) and 12 (cache) on 127.0.0.1:6379 (`--redis-url` to change). Starts
-gunicorn as deployed (config/gunicorn.py: sync workers, two per core; DEBUG off;
+gunicorn with the deployed worker layout (config/gunicorn.py: sync workers, two per core; DEBUG off;
 --web-worker-class gthread --web-workers 4 --web-threads 4 for the earlier layout) and one Celery
 worker as plain processes,
 seeds through the management commands and the public API (API key, staff token, a catalogue
@@ -508,7 +508,8 @@ def main() -> int:
     key, token = support.seed_credentials(env)
     procs: list[support.Proc] = []
     try:
-        web, port = support.start_gunicorn(env, logs, **support.web_layout(args, prefix="web-"))
+        layout = support.web_layout(args, prefix="web-")
+        web, port = support.start_gunicorn(env, logs, **layout)
         procs.append(web)
         procs.append(support.start_worker(env, logs, concurrency=1))
         skus = support.seed_catalogue(port, key, token)
@@ -520,7 +521,7 @@ def main() -> int:
             port, token, ASSIGN_EXPERIMENT, trigger="browse", factor="channel", layer="browse"
         )
         print(
-            f"{support.describe_web(support.web_layout(args, prefix='web-'))} on 127.0.0.1:"
+            f"{support.describe_web(layout)} on 127.0.0.1:"
             f"{port}, 1 Celery worker; {args.threads} client threads; 2-CPU shared machine"
         )
         baseline = measure_baseline(port, args.threads, 5.0)

@@ -11,25 +11,52 @@ earlier 2 gthread workers × 8 threads and half the tail latency at saturation (
 occupied while a slow client sends its body: run it behind a load balancer or reverse proxy
 that buffers requests (nginx, an AWS ALB, Heroku's router), as gunicorn's documentation asks.
 
-Every setting can be overridden on the command line (``--bind``, ``--workers``) or through
-``GUNICORN_CMD_ARGS``; ``WEB_CONCURRENCY`` sets the number of workers.
+Each worker imports the whole application (about 200 MB) and holds one database connection, so
+the default counts the cores this process may use: its CPU affinity, and a container's CPU
+quota (cgroup v2 ``cpu.max``) where one is set, not the host's cores. ``WEB_CONCURRENCY`` (a
+whole number from 1, or unset) sets the number of workers, ``PORT`` the port; both can also be
+given on the command line (``--workers``, ``--bind``) or in ``GUNICORN_CMD_ARGS``.
 """
 
+import math
 import os
+from pathlib import Path
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The CPUs this process can use: its affinity, lowered to a container's CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (containers)
+        count = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 quota readable here
+        pass
+    return count
 
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+def _workers() -> int:
+    value = os.environ.get("WEB_CONCURRENCY") or ""
+    if not value:
+        return 2 * cores()
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"WEB_CONCURRENCY must be a whole number from 1, not {value!r}")
+    return int(value)
+
+
+bind = f"0.0.0.0:{os.environ.get('PORT') or '8000'}"
 worker_class = "sync"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _cores())
-# A request still running after this many seconds has its worker restarted (and answers 502):
+workers = _workers()
+# A request still running after this many seconds has its worker killed (the client's
+# connection drops; a proxy in front answers 502). With a broker every slow job is queued, and
 # the slowest page, an analysis's Results with its four charts drawn, takes a few seconds.
+# Without one (CELERY_BROKER_URL unset: tasks run eagerly, inside the request), a large
+# analysis started from admin can take longer: that layout is for development only.
 timeout = 60
 graceful_timeout = 30
 accesslog = "-"

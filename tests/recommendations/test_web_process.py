@@ -1,8 +1,9 @@
 """The web process as deployed: gunicorn with `config.gunicorn` (sync workers, two per core).
 
 These tests start the command that docker-compose, the Dockerfile and `make serve` run, on the
-test database, and send it concurrent storefront traffic over HTTP. Each worker is a process of
-its own with its own database connection, so a frequency cap must hold across processes.
+test database, wait until every worker has booted and opened its database connection, and then
+send concurrent storefront traffic over HTTP. Each worker is a process of its own with its own
+connection and its own in-process caches, so a frequency cap must hold across processes.
 """
 
 import http.client
@@ -10,78 +11,24 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from recommendations.models import Offer
-from tests.conftest import ROOT, _database_url_for_subprocess
+from tests.conftest import ROOT, _database_url_for_subprocess, require_services
 from tests.factories import running_experiment
-from tests.hardening.conftest import free_port
 
 pytestmark = pytest.mark.services
 
 WORKERS = 3
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-@pytest.fixture
-def web_process(transactional_db, tmp_path):
-    """`gunicorn -c python:config.gunicorn config.wsgi:application` on the test database."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url_for_subprocess(),
-        "SECRET_KEY": "test-web-process",
-        "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback; TLS ends at the load balancer
-        "OFFERLAB_MANIFEST_STATIC": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "WEB_CONCURRENCY": str(WORKERS),
-    }
-    env.pop("CELERY_BROKER_URL", None)  # eager: serving an offer queues nothing here
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    log = tmp_path / "gunicorn.log"
-    proc = subprocess.Popen(
-        [
-            gunicorn,
-            *("-c", "python:config.gunicorn", "config.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                status, _, _ = _request(port, "GET", "/healthz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer /healthz:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield proc, port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _request(port: int, method: str, path: str, body=None, key: str | None = None):
@@ -98,33 +45,116 @@ def _request(port: int, method: str, path: str, body=None, key: str | None = Non
         conn.close()
 
 
-def _offers(port: int, key: str, customers: list[str]) -> list[tuple[int, dict]]:
-    def one(customer: str):
-        status, _, payload = _request(
-            port,
+def _burst(port: int, calls: list[tuple[str, str, dict | None, str | None]]) -> list:
+    """All ``calls`` (method, path, body, api key) sent at the same moment, one thread each."""
+    barrier = threading.Barrier(len(calls))
+
+    def one(call):
+        barrier.wait(timeout=30)
+        return _request(port, *call)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def _server_backends() -> int:
+    """Other sessions on the test database: the web workers' connections."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:  # it died on its own (start-up failed): nothing to stop
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def web_process(transactional_db, tmp_path):
+    """`gunicorn -c python:config.gunicorn config.wsgi:application` on the test database, every
+    worker booted and connected; yields the port."""
+    if connection.vendor != "postgresql":
+        require_services("the web process test needs PostgreSQL (set DATABASE_URL)")
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "CELERY_BROKER_URL": "",  # eager (and not refilled from a developer's .env)
+        "SECRET_KEY": "test-web-process",
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback; TLS ends at the load balancer
+        "OFFERLAB_MANIFEST_STATIC": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "WEB_CONCURRENCY": str(WORKERS),
+    }
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    log = tmp_path / "gunicorn.log"
+    # The listening socket is made here and handed over, so no other process can take the port
+    # between choosing it and binding it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    with listener, log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                gunicorn,
+                *("-c", "python:config.gunicorn", "config.wsgi:application"),
+                *("--bind", f"fd://{listener.fileno()}"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
+            start_new_session=True,
+        )
+    try:
+        # /healthz answers as soon as one worker has booted; send it concurrently until every
+        # worker has answered one (each opens its database connection on its first request).
+        deadline = time.monotonic() + 120
+        while _server_backends() < WORKERS:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gunicorn's workers did not all start:\n{log.read_text()[-3000:]}")
+            try:
+                _burst(port, [("GET", "/healthz", None, None)] * (2 * WORKERS))
+            except OSError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        _stop(proc)
+
+
+def _offer_calls(api_key: str, customers: list[str]) -> list:
+    return [
+        (
             "POST",
             "/api/v1/offers",
-            {"customer_id": customer, "trigger": "post_purchase", "context": {"skus": ["tent"]}},
-            key,
+            {"customer_id": c, "trigger": "post_purchase", "context": {"skus": ["tent"]}},
+            api_key,
         )
-        return status, json.loads(payload)
-
-    with ThreadPoolExecutor(max_workers=len(customers)) as pool:
-        return list(pool.map(one, customers))
+        for c in customers
+    ]
 
 
-def test_the_deployed_web_process_serves_offers_from_every_worker(web_process, api_key, shop):
-    proc, port = web_process
+def test_the_deployed_web_process_serves_concurrent_offers(web_process, api_key, shop):
+    port = web_process
     running_experiment("web-process")
-    assert len(_children(proc.pid)) == WORKERS
-
     status, headers, payload = _request(port, "GET", "/healthz")
     assert status == 200 and json.loads(payload)["database"] == "ok"
     # A sync worker answers one request per connection; the load balancer keeps its own.
     assert headers.get("Connection") == "close"
 
     customers = [f"web-{i}" for i in range(24)]
-    results = _offers(port, api_key, customers)
+    results = [(s, json.loads(p)) for s, _, p in _burst(port, _offer_calls(api_key, customers))]
     assert [status for status, _ in results] == [201] * len(customers)
     assert {body["experiment"] for _, body in results} == {"web-process"}
     stored = dict(
@@ -134,12 +164,16 @@ def test_the_deployed_web_process_serves_offers_from_every_worker(web_process, a
         body["offer_id"] for _, body in results
     )
     assert sorted(stored.values()) == sorted(customers)
+    assert _server_backends() == WORKERS  # one connection per worker, none leaked
 
 
 def test_a_frequency_cap_holds_across_worker_processes(web_process, api_key, shop):
-    _, port = web_process
+    port = web_process
     running_experiment("web-process-cap")
-    results = _offers(port, api_key, ["busy-customer"] * 20)
+    results = [
+        (s, json.loads(p))
+        for s, _, p in _burst(port, _offer_calls(api_key, ["busy-customer"] * 20))
+    ]
     served = [body for status, body in results if status == 201]
     capped = [body for status, body in results if body.get("reason") == "frequency_capped"]
     assert len(served) == 1
