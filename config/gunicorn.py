@@ -33,11 +33,10 @@ def cores() -> int:
         count = os.cpu_count() or 1
     try:
         quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):  # no cgroup v2 quota readable here
-        pass
-    return count
+        limit = math.ceil(int(quota) / int(period))  # a quota of "max" raises: no limit
+    except (OSError, ValueError):  # no cgroup v2 quota here
+        return count
+    return min(count, max(1, limit))
 
 
 def _workers() -> int:
