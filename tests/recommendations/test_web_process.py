@@ -29,6 +29,7 @@ from tests.factories import running_experiment
 pytestmark = pytest.mark.services
 
 WORKERS = 3
+APPLICATION_NAME = "offerlab-web-process-test"  # how its connections are told apart
 
 
 def _request(port: int, method: str, path: str, body=None, key: str | None = None):
@@ -58,11 +59,12 @@ def _burst(port: int, calls: list[tuple[str, str, dict | None, str | None]]) -> 
 
 
 def _server_backends() -> int:
-    """Other sessions on the test database: the web workers' connections."""
+    """The web workers' sessions on the test database."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " AND application_name = %s",
+            [APPLICATION_NAME],
         )
         return cursor.fetchone()[0]
 
@@ -86,7 +88,7 @@ def web_process(transactional_db, tmp_path):
         require_services("the web process test needs PostgreSQL (set DATABASE_URL)")
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url_for_subprocess(),
+        "DATABASE_URL": f"{_database_url_for_subprocess()}?application_name={APPLICATION_NAME}",
         "CELERY_BROKER_URL": "",  # eager (and not refilled from a developer's .env)
         "SECRET_KEY": "test-web-process",
         "DEBUG": "0",
