@@ -96,6 +96,11 @@ def _display_create_unless_cooling(survey: ServingSurvey, offer: Offer) -> int |
     return row[0] if row else None
 
 
+def survey_pick(offer: Offer) -> ServingSurvey | None:
+    """The newest active survey whose sample includes `offer`, if any (no query: cached)."""
+    return next((s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)), None)
+
+
 def survey_for_offer(
     *, offer: Offer, new_offer: bool = False, customer_locked: bool = False
 ) -> dict | None:
@@ -120,7 +125,7 @@ def survey_for_offer(
     OFFERLAB_CONFIG_CACHE_SECONDS); otherwise a per-customer lock, one read and one insert — or,
     for a new offer whose caller holds the lock, one statement (the insert, unless cooling down).
     """
-    survey = next((s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)), None)
+    survey = survey_pick(offer)
     if survey is None:
         return None
     if not customer_locked:

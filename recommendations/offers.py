@@ -11,12 +11,15 @@ One request, in order:
    assignment) and commits, so a refused request leaves no assignment, no cap use and no
    exposure behind — without a ROLLBACK, on which psycopg forgets every prepared statement of
    the connection (see `_take_back`).
+On PostgreSQL that transaction costs two round trips: BEGIN leaves with the cap statement and
+COMMIT with the Offer row (`_offer_transaction`, psycopg's pipeline mode).
 """
 
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
+from psycopg import pq
 
 from experiments.models import Channel, EventType
 from experiments.moments import (
@@ -41,7 +45,7 @@ from experiments.services import (
     assignment_resolve,
     assignment_step,
 )
-from feedback.services import survey_for_offer, survey_lock_key
+from feedback.services import survey_for_offer, survey_lock_key, survey_pick
 from recommendations.models import Offer
 from recommendations.selectors import (
     STRATEGY_ORDER,
@@ -237,6 +241,74 @@ def _caps_decide(ledger: _Ledger, channel: str) -> CapCheck:
     return CapCheck(allowed=True, bought=ledger.bought)
 
 
+class _Trip:
+    """The offer's transaction, as `_offer_transaction` runs it.
+
+    `pipelined`: statements are queued in psycopg's pipeline and sent when a result is read,
+    so a statement whose result can wait (the Offer row's id) is read at the COMMIT.
+    """
+
+    def __init__(self, *, pipelined: bool):
+        self.pipelined = pipelined
+        self._pending: list[Callable[[], None]] = []
+
+    def read_later(self, read: Callable[[], None]) -> None:
+        """Run `read` (it fetches a sent statement's result) at the commit, or now."""
+        if self.pipelined:
+            self._pending.append(read)
+        else:
+            read()
+
+    def read_now(self) -> None:
+        """Run the pending reads now: one round trip for whatever is queued."""
+        pending, self._pending = self._pending, []
+        for read in pending:
+            read()
+
+
+_IDLE = pq.TransactionStatus.IDLE
+
+
+@contextmanager
+def _offer_transaction() -> Iterator[_Trip]:
+    """One transaction for the offer; on PostgreSQL, two round trips in all.
+
+    Django's atomic block sends BEGIN and COMMIT each as a round trip of its own (psycopg waits
+    for BEGIN before the first statement even in pipeline mode), so an offer took four: BEGIN,
+    the ledger statement, the Offer row, COMMIT. Here, on a connection in autocommit mode and
+    outside any atomic block, the transaction is written out in psycopg's pipeline: BEGIN leaves
+    with the ledger statement (whose result the offer needs), and the Offer row (and a refusal's
+    undo) with COMMIT. An error anywhere — a statement's, or the block's own — rolls the whole
+    transaction back before it propagates, as `atomic` would; database errors reach the caller
+    as Django's. Elsewhere (SQLite, or inside an enclosing transaction, as in most tests) it is
+    `transaction.atomic()`.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql" or conn.in_atomic_block or not conn.get_autocommit():
+        with transaction.atomic():
+            yield _Trip(pipelined=False)
+        return
+    # What Django does before a request's first cursor: the health check, then a connection.
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    raw = conn.connection
+    trip = _Trip(pipelined=True)
+    control = raw.cursor()  # one psycopg cursor for BEGIN and COMMIT (a cursor is not free)
+    with conn.wrap_database_errors:
+        try:
+            with raw.pipeline():
+                control.execute(b"BEGIN", prepare=False)
+                yield trip
+                control.execute(b"COMMIT", prepare=False)
+        except BaseException:
+            if not raw.closed and raw.info.transaction_status != _IDLE:
+                raw.rollback()
+            raise
+        finally:
+            control.close()
+    trip.read_now()
+
+
 _OFFER_COLUMNS = (
     "offer_id",
     "customer_id",
@@ -262,8 +334,10 @@ def _offer_insert_plan() -> tuple[str, tuple]:
     return f"INSERT INTO {Offer._meta.db_table} ({columns}) VALUES ({values}) RETURNING id", fields
 
 
-def _offer_insert(offer: Offer) -> None:
+def _offer_insert(offer: Offer, trip: _Trip) -> None:
     """Insert `offer` (every column set, `created_at` included) in one statement.
+
+    Its id is read when `trip` reads its results (at the commit, when pipelined).
 
     What `Offer.objects.create` sends, without the ORM's per-call compilation of the INSERT
     (5 % of the web process's instructions per offer, counted with callgrind; the statement is
@@ -278,11 +352,20 @@ def _offer_insert(offer: Offer) -> None:
     conn = connections[DEFAULT_DB_ALIAS]
     sql, fields = _offer_insert_plan()
     params = [f.get_db_prep_save(getattr(offer, f.attname), conn) for f in fields]
-    with conn.cursor() as cursor:
+    cursor = conn.cursor()
+    try:
         cursor.execute(sql, params)
-        offer.pk = cursor.fetchone()[0]
-    offer._state.adding = False
-    offer._state.db = conn.alias
+    except BaseException:
+        cursor.close()
+        raise
+
+    def read_id() -> None:
+        with cursor:
+            offer.pk = cursor.fetchone()[0]
+        offer._state.adding = False
+        offer._state.db = conn.alias
+
+    trip.read_later(read_id)
 
 
 def _check_window(trigger: str, occurred_at: datetime, now: datetime, hours) -> None:
@@ -403,8 +486,9 @@ def offer_create(
             occurred_at=occurred_at,
         ):
             raise _NoOffer(Reason.NOT_ELIGIBLE)
-        with transaction.atomic():
-            return _serve_or_take_back(
+        configs = running_experiments_for_trigger(trigger)
+        with _offer_transaction() as trip:
+            result = _serve_or_take_back(
                 customer_id=customer_id,
                 trigger=trigger,
                 context=context,
@@ -415,7 +499,10 @@ def offer_create(
                 now=now,
                 snapshot=snapshot,
                 warnings=warnings,
+                configs=configs,
+                trip=trip,
             )
+        return result
     except _NoOffer as no_offer:
         return OfferResult(offer=None, reason=no_offer.reason, warnings=warnings)
 
@@ -442,9 +529,10 @@ def _serve(
     now,
     snapshot,
     warnings,
+    configs: Sequence[ExperimentConfig],
+    trip: _Trip,
     writes: _Writes,
 ) -> OfferResult:
-    configs = running_experiments_for_trigger(trigger)
     ledger = None
     if configs and connection.vendor == "postgresql":
         # One round trip for the first experiment's assignment and the cap ledger: the entry
@@ -505,9 +593,12 @@ def _serve(
         api_key_id=api_key_id,
         created_at=timezone.now(),
     )
-    _offer_insert(offer)
-    # The offer is new and the cap statement took the customer's survey lock on PostgreSQL.
-    survey = survey_for_offer(offer=offer, new_offer=True, customer_locked=True)
+    _offer_insert(offer, trip)
+    survey = None
+    if survey_pick(offer) is not None:
+        trip.read_now()  # the survey's display refers to the Offer row by its id
+        # The offer is new and the cap statement took the customer's survey lock on PostgreSQL.
+        survey = survey_for_offer(offer=offer, new_offer=True, customer_locked=True)
     return OfferResult(
         offer=offer,
         experiment=config.key if config else None,
