@@ -244,6 +244,39 @@ def database_backends(conninfo: str, database: str) -> list[int]:
     return [r[0] for r in rows]
 
 
+class Wire:
+    """The protocol messages a psycopg connection exchanges while the block runs (libpq's
+    trace): ``messages`` is [(direction F/B, message type, the rest of the line)]."""
+
+    def __init__(self, connection: psycopg.Connection):
+        self.pgconn = connection.pgconn
+        self.messages: list[tuple[str, str, str]] = []
+
+    def __enter__(self) -> Wire:
+        self._file = tempfile.TemporaryFile(mode="w+")
+        self.pgconn.trace(self._file.fileno())
+        self.pgconn.set_trace_flags(
+            psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pgconn.untrace()
+        self._file.seek(0)
+        for line in self._file:
+            direction, _, kind, *rest = line.rstrip("\n").split("\t")
+            self.messages.append((direction, kind.strip(), " ".join(rest).strip()))
+        self._file.close()
+
+    def round_trips(self) -> int:
+        """Times the client sent something and then waited for the server's answer."""
+        trips, previous = 0, None
+        for direction, _, _ in self.messages:
+            trips += direction == "B" and previous == "F"
+            previous = direction
+        return trips
+
+
 def add_web_arguments(parser, *, prefix: str = "", threads: int = 8) -> None:
     """The gunicorn layout options every bench that starts a web process takes: by default the
     deployed worker class and count (config/gunicorn.py: sync workers, two per core). The

@@ -387,37 +387,50 @@ def _cpu_line(r: dict) -> str:
 
 
 def count_queries(api_key: str, skus: list[str], samples: int = 100) -> dict:
-    """Mean SQL statements per served offer, in-process: the offer's own, the survey's
-    (feedback.services.survey_for_offer) and transaction control (BEGIN/COMMIT/SAVEPOINT)."""
+    """Per served offer, in-process and read on the wire (libpq's trace): the statements the
+    offer runs, the survey attachment's (feedback.services.survey_for_offer), transaction
+    control (BEGIN/COMMIT/SAVEPOINT), and the round trips they take."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
     rng = random.Random(99)
     client.post("/api/v1/offers", offer_body(50_000_000, skus, rng), format="json")  # warm
-    counts = {"offer": [], "survey": [], "transaction": []}
+    connection.ensure_connection()
+    counts = {"offer": [], "survey": [], "transaction": [], "round_trips": []}
+    names: dict[str, str] = {}  # a prepared statement's name -> its kind, from its Parse
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
     for i in range(samples):
-        with CaptureQueriesContext(connection) as captured:
+        with support.Wire(connection.connection) as wire:
             response = client.post(
                 "/api/v1/offers", offer_body(60_000_000 + i, skus, rng), format="json"
             )
+        kinds = {"offer": 0, "survey": 0, "transaction": 0}
+        for direction, kind, rest in wire.messages:
+            if direction == "F" and kind == "Parse":
+                name, _, text = rest.partition(" ")
+                sql = text.strip('"')
+                if sql.startswith(control):
+                    names[name] = "transaction"
+                elif "recommendations_customercap" in sql:  # also takes the survey lock
+                    names[name] = "offer"
+                elif "feedback_" in sql or "pg_advisory" in sql:
+                    names[name] = "survey"
+                else:
+                    names[name] = "offer"
+                last = names[name]
+            elif direction == "F" and kind == "Bind":
+                last = names.get(rest.split(" ")[1], "offer")
+            elif direction == "F" and kind == "Execute":
+                kinds[last] += 1
+            elif direction == "F" and kind == "Query":
+                kinds["transaction" if rest.strip('"').startswith(control) else "offer"] += 1
         if response.status_code != 201:
             continue
-        kinds = {"offer": 0, "survey": 0, "transaction": 0}
-        for query in captured.captured_queries:
-            sql = query["sql"]
-            if sql.split(" ", 1)[0] in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK"):
-                kinds["transaction"] += 1
-            elif "recommendations_customercap" in sql:  # also takes the survey lock
-                kinds["offer"] += 1
-            elif "feedback_" in sql or "pg_advisory" in sql:
-                kinds["survey"] += 1
-            else:
-                kinds["offer"] += 1
         for kind, n in kinds.items():
             counts[kind].append(n)
+        counts["round_trips"].append(wire.round_trips())
     return {kind: statistics.mean(ns) for kind, ns in counts.items()} | {
         "sampled": len(counts["offer"])
     }
@@ -674,8 +687,9 @@ def main() -> None:
     print(
         f"SQL statements per served offer: {queries['offer']:.2f} for the offer itself "
         f"(target ≤ 4), {queries['survey']:.2f} by the survey attachment (sampled at "
-        f"{args.survey_rate:.0%}), {queries['transaction']:.2f} BEGIN/COMMIT/SAVEPOINT; "
-        f"{queries['sampled']} offers counted in-process"
+        f"{args.survey_rate:.0%}), {queries['transaction']:.2f} BEGIN/COMMIT/SAVEPOINT, in "
+        f"{queries['round_trips']:.2f} round trips; {queries['sampled']} offers counted "
+        "in-process on the wire"
     )
 
 
