@@ -1,5 +1,7 @@
 """Storefront API: POST /api/v1/offers — one offer at a cross-sell moment."""
 
+from datetime import UTC
+
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -31,7 +33,14 @@ class _AlwaysNullField(serializers.JSONField):
     `oneOf` that null matches twice)."""
 
 
-_DATETIME = serializers.DateTimeField()
+def _utc_iso(value) -> str:
+    """What DRF's DateTimeField writes for an aware datetime when the current time zone is UTC
+    (the API never activates another): ISO 8601 ending in Z — without its per-call lookup of
+    the current time zone (3 % of an offer's CPU in the web process)."""
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 REASONS = ["frequency_capped", "no_recommendations", "outside_window", "not_eligible"]
 
 
@@ -122,7 +131,7 @@ class OfferCreateApi(StorefrontApiMixin, APIView):
             "experiment": result.experiment,
             "variant": result.variant,
             "channel": offer.channel,
-            "send_at": _DATETIME.to_representation(offer.send_at),
+            "send_at": _utc_iso(offer.send_at),
             "message": offer.message,
             "products": offer.products,
             "survey": result.survey,

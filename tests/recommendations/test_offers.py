@@ -1,7 +1,8 @@
 """POST /api/v1/offers: windows, assignment, products, message, caps and bad input."""
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -9,9 +10,11 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
 
 from experiments.models import Assignment, EventType
 from feedback.models import Display, Question, Survey
+from recommendations.apis.offers import _utc_iso
 from recommendations.models import CustomerCap, Offer, Product
 from recommendations.offers import render_message
 from recommendations.selectors import invalidate_catalog
@@ -34,6 +37,18 @@ def iso(dt):
 
 
 # --- the offer -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 12, 8, 9, 30, tzinfo=UTC),
+        datetime(2026, 12, 8, 9, 30, 5, 123456, tzinfo=UTC),
+        datetime(2026, 6, 1, 23, 59, 59, tzinfo=ZoneInfo("Europe/Berlin")),
+    ],
+)
+def test_send_at_is_written_as_drf_writes_a_datetime(value):
+    assert _utc_iso(value) == serializers.DateTimeField().to_representation(value)
 
 
 def test_offer_carries_the_variant_timing_channel_message_and_ranked_products(storefront, shop):
