@@ -63,10 +63,12 @@ def _survey_payload(display_id: int, offer: Offer) -> dict:
     return {"token": token, "url": survey_url(token)}
 
 
+# The offer is named by its public id: on the offers path its row id is read only at the COMMIT
+# (recommendations.offers._offer_transaction), after this statement has been sent.
 _DISPLAY_INSERT_SQL = (
     "INSERT INTO feedback_display "
     "(survey_id, offer_id, customer_id, experiment_id, variant_id, created_at, shown_at) "
-    "SELECT %s, %s, %s, %s, %s, %s, NULL"
+    "SELECT %s, (SELECT id FROM recommendations_offer WHERE offer_id = %s), %s, %s, %s, %s, NULL"
 )
 # The cooldown check and the insert in one statement ("nothing offered to them since T?").
 _COOLDOWN_SQL = (
@@ -79,7 +81,7 @@ def _display_create_unless_cooling(survey: ServingSurvey, offer: Offer) -> int |
     now = timezone.now()
     params = [
         survey.id,
-        offer.pk,
+        Offer._meta.get_field("offer_id").get_db_prep_value(offer.offer_id, connection),
         offer.customer_id,
         offer.experiment_id,
         offer.variant_id,
@@ -94,11 +96,6 @@ def _display_create_unless_cooling(survey: ServingSurvey, offer: Offer) -> int |
         cursor.execute(sql + " RETURNING id", params)
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-def survey_pick(offer: Offer) -> ServingSurvey | None:
-    """The newest active survey whose sample includes `offer`, if any (no query: cached)."""
-    return next((s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)), None)
 
 
 def survey_for_offer(
@@ -125,7 +122,7 @@ def survey_for_offer(
     OFFERLAB_CONFIG_CACHE_SECONDS); otherwise a per-customer lock, one read and one insert — or,
     for a new offer whose caller holds the lock, one statement (the insert, unless cooling down).
     """
-    survey = survey_pick(offer)
+    survey = next((s for s in surveys_for_serving() if survey_sampled(survey=s, offer=offer)), None)
     if survey is None:
         return None
     if not customer_locked:

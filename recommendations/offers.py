@@ -45,7 +45,7 @@ from experiments.services import (
     assignment_resolve,
     assignment_step,
 )
-from feedback.services import survey_for_offer, survey_lock_key, survey_pick
+from feedback.services import survey_for_offer, survey_lock_key
 from recommendations.models import Offer
 from recommendations.selectors import (
     STRATEGY_ORDER,
@@ -594,11 +594,8 @@ def _serve(
         created_at=timezone.now(),
     )
     _offer_insert(offer, trip)
-    survey = None
-    if survey_pick(offer) is not None:
-        trip.read_now()  # the survey's display refers to the Offer row by its id
-        # The offer is new and the cap statement took the customer's survey lock on PostgreSQL.
-        survey = survey_for_offer(offer=offer, new_offer=True, customer_locked=True)
+    # The offer is new and the cap statement took the customer's survey lock on PostgreSQL.
+    survey = survey_for_offer(offer=offer, new_offer=True, customer_locked=True)
     return OfferResult(
         offer=offer,
         experiment=config.key if config else None,
