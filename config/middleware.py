@@ -1,6 +1,7 @@
 """Middleware of our own."""
 
 from auditlog.middleware import AuditlogMiddleware as _AuditlogMiddleware
+from django.conf import settings
 
 
 class AuditlogMiddleware(_AuditlogMiddleware):
@@ -15,6 +16,11 @@ class AuditlogMiddleware(_AuditlogMiddleware):
     """
 
     def __call__(self, request):
+        # No session cookie, no signed-in user: say so without asking `request.user`, which
+        # would load the (empty) session and mark it accessed, so the response would then be
+        # patched with `Vary: Cookie` — 0.2 ms of an offer's 2.3 ms of CPU in-process.
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return self.get_response(request)
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return self.get_response(request)
