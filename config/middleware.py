@@ -18,7 +18,7 @@ class AuditlogMiddleware(_AuditlogMiddleware):
     def __call__(self, request):
         # No session cookie, no signed-in user: say so without asking `request.user`, which
         # would load the (empty) session and mark it accessed, so the response would then be
-        # patched with `Vary: Cookie` — 0.2 ms of an offer's 2.3 ms of CPU in-process.
+        # patched with `Vary: Cookie` — 6 % of an offer's CPU in-process (1.67 → 1.56 ms).
         if settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return self.get_response(request)
         user = getattr(request, "user", None)
