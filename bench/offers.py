@@ -6,8 +6,8 @@
 Needs PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres, is used to
 drop and create the database `offerlab_bench_offers`). Seeds a catalogue (products, approved
 complement / upgrade / ecosystem relations), order history for some customers, a running timing
-experiment on post_purchase (80 % traffic, targeted by country) and an active survey sampled at
-20 % (--survey-rate). Then starts gunicorn with the deployed worker layout (DEBUG off; sync workers,
+experiment on post_purchase (80 % traffic, targeted by country) and an active survey sampled at 20
+% (--survey-rate). Then starts gunicorn with the deployed worker layout (DEBUG off; sync workers,
 two per core, as config/gunicorn.py has it; --worker-class gthread --workers 2 --threads 8 for the
 earlier layout) with a bench-only urlconf (bench/offers_urls.py) that adds `POST /bench/bare` —
 API-key auth, JSON in and out, nothing else — and drives both endpoints with the same number of
@@ -18,13 +18,13 @@ exclusions, caps, offer row, survey) with 1–3 skus in the context, a recent `o
 customer attributes. Prints requests/s, p50/p99 latency, the throughput ratio per round and over
 all rounds, the CPU per request of gunicorn, of the database's PostgreSQL backends and of the load
 generator (from /proc, which depends far less on the host's load than wall time), how the gunicorn
-workers shared the CPU in each round, and the SQL queries per offer counted in-process with
-CaptureQueriesContext. The seed's writes are flushed by a CHECKPOINT before the timing, and the
-checkpoints during it are counted: one spreads its writes and fsyncs over minutes, beside the
-COMMITs being timed. It also prints the transactions the database committed and rolled back while
-the server ran (pg_stat_database): a refused offer commits its undo, so none should roll back. With
---repeat F a share F of the offer requests goes to a customer the same connection has already
-served (frequency-capped: a 200 with the reason), as a storefront's returning customers do.
+workers shared the CPU in each round, and the SQL statements and round trips per offer read
+in-process on the wire (libpq's trace). The seed's writes are flushed by a CHECKPOINT before the
+timing, and the checkpoints during it are counted: one spreads its writes and fsyncs over minutes,
+beside the COMMITs being timed. It also prints the transactions the database committed and rolled
+back while the server ran (pg_stat_database): a refused offer commits its undo, so none should roll
+back. With --repeat F a share F of the offer requests goes to a customer the same connection has
+already served (frequency-capped: a 200 with the reason), as a storefront's returning customers do.
 
 With --profile N it starts no server: it serves N offers in-process through the whole stack
 (middleware, DRF, the service) on the same seeded database, one at a time, and prints the wall

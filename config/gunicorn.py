@@ -4,7 +4,7 @@
 
 Sync workers, two per core: each process serves one request at a time, the kernel's accept
 queue hands connections to the next free process in arrival order, and no request waits for
-another thread's turn at the GIL. Serving an offer is CPU-bound Python with four short database
+another thread's turn at the GIL. Serving an offer is CPU-bound Python with two short database
 round trips, so on the two-core bench machine this gave about the same throughput as the
 earlier 2 gthread workers × 8 threads and half the tail latency at saturation (README,
 *Performance*, "Offers"). A sync worker does not keep a connection open between requests and is

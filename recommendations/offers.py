@@ -244,8 +244,8 @@ def _caps_decide(ledger: _Ledger, channel: str) -> CapCheck:
 class _Trip:
     """The offer's transaction, as `_offer_transaction` runs it.
 
-    `pipelined`: statements are queued in psycopg's pipeline and sent when a result is read,
-    so a statement whose result can wait (the Offer row's id) is read at the COMMIT.
+    `pipelined`: statements are queued in psycopg's pipeline and sent when a result is read or
+    at the COMMIT, so a statement whose result can wait (the Offer row's id) is read after it.
     """
 
     def __init__(self, *, pipelined: bool):
@@ -259,8 +259,8 @@ class _Trip:
         else:
             read()
 
-    def read_now(self) -> None:
-        """Run the pending reads now: one round trip for whatever is queued."""
+    def read_pending(self) -> None:
+        """Run the reads left for after the COMMIT (their results came back with it)."""
         pending, self._pending = self._pending, []
         for read in pending:
             read()
@@ -306,7 +306,7 @@ def _offer_transaction() -> Iterator[_Trip]:
             raise
         finally:
             control.close()
-    trip.read_now()
+    trip.read_pending()
 
 
 _OFFER_COLUMNS = (
